@@ -1,0 +1,284 @@
+"""Release extracts: one (species, assembly, release) of Ensembl normalized to small Parquet tables.
+
+Tables (DESIGN §3): ``genes``, ``transcripts``, ``translations`` (stable id, version, parent), ``xrefs``,
+``synonyms``, ``history`` (``stable_id_event`` joined with ``mapping_session``), plus ``manifest.json``.
+
+Normalization rules for real-world quirks: stable ids that are NULL, empty or ``0`` are NULL; versions
+that are NULL or ``0`` are NULL; exact duplicate rows are dropped; pre-65 ``{object}_stable_id`` tables are
+joined in; tables absent from old or trimmed databases (translation, external_synonym) give empty tables
+and are listed in the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from idtrack_core import __version__, storage
+from idtrack_core.ensembl.databases import CoreDatabase
+from idtrack_core.ensembl.schemas import EXTRACT_SCHEMAS, conform, validate_extract_table
+from idtrack_core.ensembl.sources import EnsemblSource, find_database
+from idtrack_core.errors import MissingTableError, SnapshotError
+
+log = logging.getLogger(__name__)
+
+EXTRACT_FORMAT_VERSION = 1
+TABLE_NAMES = tuple(EXTRACT_SCHEMAS)
+_OPTIONAL_SOURCE_TABLES = {"translation", "external_synonym", "meta"}
+_OBJECT_TYPES = {"Gene": "gene", "Transcript": "transcript", "Translation": "translation"}
+
+
+@dataclass(frozen=True)
+class ReleaseExtract:
+    """The normalized tables of one release plus its manifest."""
+
+    species: str
+    assembly: str
+    release: int
+    database: str
+    tables: dict[str, pd.DataFrame] = field(repr=False)
+    manifest: dict[str, Any] = field(repr=False)
+
+
+class _Reader:
+    """Reads source tables of one database, counting the rows read and the tables absent."""
+
+    def __init__(self, source: EnsemblSource, db: CoreDatabase) -> None:
+        self.source, self.db = source, db
+        self.source_rows: dict[str, int] = {}
+        self.absent: list[str] = []
+
+    def columns_of(self, table: str) -> list[str] | None:
+        schema = self.source.table_schema(self.db, table)
+        return None if schema is None else schema.column_names
+
+    def read(self, table: str, columns: list[str]) -> pd.DataFrame:
+        available = self.columns_of(table)
+        if available is None:
+            if table not in _OPTIONAL_SOURCE_TABLES:
+                raise MissingTableError(f"{self.source.url}: database {self.db.name} has no table {table!r}")
+            self.absent.append(table)
+            return pd.DataFrame({c: pd.Series(dtype="string") for c in columns})
+        started = time.perf_counter()
+        df = self.source.read_table(self.db, table, [c for c in columns if c in available])
+        for c in columns:
+            if c not in df.columns:
+                df[c] = pd.Series(pd.NA, index=df.index, dtype="string")
+        self.source_rows[table] = len(df)
+        log.info("%s.%s: %d rows in %.2fs", self.db.name, table, len(df), time.perf_counter() - started)
+        return df[columns]
+
+
+def _clean_ids(s: pd.Series) -> pd.Series:
+    s = s.astype("string").str.strip()
+    return s.mask(s.isin(["", "0"]))
+
+
+def _clean_versions(s: pd.Series) -> pd.Series:
+    s = pd.to_numeric(s, errors="coerce").astype("Int64")
+    return s.mask(s <= 0)
+
+
+def _objects(reader: _Reader, obj: str, extra: list[str]) -> pd.DataFrame:
+    """Rows of ``gene``/``transcript``/``translation`` with internal id, stable id and version.
+
+    Before release 65 stable ids lived in ``{obj}_stable_id``; they are joined in here.
+    """
+    key = f"{obj}_id"
+    cols = reader.columns_of(obj)
+    if cols is None or "stable_id" in cols:
+        df = reader.read(obj, [key, "stable_id", "version", *extra])
+    else:
+        base = reader.read(obj, [key, *extra])
+        ids = reader.read(f"{obj}_stable_id", [key, "stable_id", "version"])
+        df = base.merge(ids, on=key, how="left")[[key, "stable_id", "version", *extra]]
+    df["stable_id"] = _clean_ids(df["stable_id"])
+    df["version"] = _clean_versions(df["version"])
+    dropped = int(df["stable_id"].isna().sum())
+    if dropped:
+        log.warning("%s: %d %s rows without a stable id dropped", reader.db.name, dropped, obj)
+    return df[df["stable_id"].notna()]
+
+
+def _table(name: str, df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Conform ``df`` to extract table ``name``, drop exact duplicates and sort deterministically."""
+    out = conform(name, df).drop_duplicates()
+    return out.sort_values(by, kind="stable", na_position="first").reset_index(drop=True)
+
+
+def normalize_database(source: EnsemblSource, db: CoreDatabase) -> tuple[dict[str, pd.DataFrame], _Reader]:
+    """Read one core database and normalize it into the extract tables."""
+    r = _Reader(source, db)
+    genes = _objects(r, "gene", ["biotype"])
+    transcripts = _objects(r, "transcript", ["gene_id", "biotype"])
+    translations = _objects(r, "translation", ["transcript_id"])
+    ids = {
+        "gene": genes.set_index("gene_id")["stable_id"],
+        "transcript": transcripts.set_index("transcript_id")["stable_id"],
+        "translation": translations.set_index("translation_id")["stable_id"],
+    }
+    transcripts["gene_stable_id"] = transcripts["gene_id"].map(ids["gene"])
+    translations["transcript_stable_id"] = translations["transcript_id"].map(ids["transcript"])
+    by = ["stable_id", "version"]
+    tables = {
+        "genes": _table("genes", genes, by),
+        "transcripts": _table("transcripts", transcripts, by),
+        "translations": _table("translations", translations, by),
+        "xrefs": _xrefs(r, ids),
+    }
+    tables["synonyms"] = _synonyms(r, tables["xrefs"])
+    tables["history"] = _history(r)
+    return tables, r
+
+
+def _xrefs(r: _Reader, objects: dict[str, pd.Series]) -> pd.DataFrame:
+    links = r.read("object_xref", ["ensembl_id", "ensembl_object_type", "xref_id"])
+    xref = r.read("xref", ["xref_id", "external_db_id", "dbprimary_acc", "display_label"])
+    dbs = r.read("external_db", ["external_db_id", "db_name", "db_display_name"])
+    dbs["db_display_name"] = dbs["db_display_name"].fillna(dbs["db_name"])
+    links = links.assign(object_type=links["ensembl_object_type"].map(_OBJECT_TYPES).astype("string"))
+    parts = []
+    for obj, ids in objects.items():
+        sel = links[links["object_type"] == obj]
+        parts.append(sel.assign(ensembl_id=sel["ensembl_id"].map(ids).astype("string")))
+    linked = pd.concat(parts, ignore_index=True) if parts else links.iloc[:0]
+    linked = linked[linked["ensembl_id"].notna()]
+    out = linked.merge(xref, on="xref_id", how="inner").merge(dbs, on="external_db_id", how="inner")
+    out = out.rename(columns={"dbprimary_acc": "primary_accession"})
+    for c in ("primary_accession", "display_label"):
+        out[c] = out[c].fillna("")
+    return _table("xrefs", out, ["object_type", "ensembl_id", "db_name", "primary_accession", "xref_id"])
+
+
+def _synonyms(r: _Reader, xrefs: pd.DataFrame) -> pd.DataFrame:
+    syn = r.read("external_synonym", ["xref_id", "synonym"])
+    syn["xref_id"] = pd.to_numeric(syn["xref_id"]).astype("Int64")
+    syn["synonym"] = syn["synonym"].astype("string").str.strip()
+    syn = syn[syn["synonym"].fillna("") != ""]
+    named = xrefs[["xref_id", "db_name", "primary_accession", "display_label"]].drop_duplicates()
+    return _table("synonyms", syn.merge(named, on="xref_id", how="inner"), ["xref_id", "synonym"])
+
+
+def _history(r: _Reader) -> pd.DataFrame:
+    events = r.read(
+        "stable_id_event",
+        [
+            "old_stable_id",
+            "old_version",
+            "new_stable_id",
+            "new_version",
+            "mapping_session_id",
+            "type",
+            "score",
+        ],
+    )
+    sessions = r.read("mapping_session", ["mapping_session_id", "old_release", "new_release"])
+    sessions = sessions.drop_duplicates("mapping_session_id")
+    for side in ("old", "new"):
+        events[f"{side}_stable_id"] = _clean_ids(events[f"{side}_stable_id"])
+        events[f"{side}_version"] = _clean_versions(events[f"{side}_version"])
+        sessions[f"{side}_release"] = sessions[f"{side}_release"].astype("string").str.strip()
+    events = events[events["old_stable_id"].notna() | events["new_stable_id"].notna()]
+    out = events.merge(sessions, on="mapping_session_id", how="left")
+    order = [
+        "mapping_session_id",
+        "type",
+        "old_stable_id",
+        "new_stable_id",
+        "old_version",
+        "new_version",
+        "score",
+    ]
+    return _table("history", out, order)
+
+
+def extract_release(
+    source: EnsemblSource, species: str, assembly: str | None, release: int
+) -> ReleaseExtract:
+    """Read and normalize one release from ``source``; validate every table."""
+    db = find_database(source, species, assembly, release)
+    started = time.perf_counter()
+    tables, reader = normalize_database(source, db)
+    where = f"{source.url} {db.name}"
+    for name, df in tables.items():
+        validate_extract_table(name, df, where)
+    meta_version = _schema_version(reader)
+    manifest = {
+        "format_version": EXTRACT_FORMAT_VERSION,
+        "producer": f"idtrack-atlas {__version__}",
+        "species": db.species,
+        "assembly": db.assembly,
+        "release": db.release,
+        "database": db.name,
+        "source": source.url,
+        "ensembl_schema_version": meta_version,
+        "source_rows": dict(sorted(reader.source_rows.items())),
+        "absent_source_tables": sorted(set(reader.absent)),
+        "tables": {},
+    }
+    log.info("extracted %s in %.1fs", db.name, time.perf_counter() - started)
+    return ReleaseExtract(db.species, db.assembly, db.release, db.name, tables, manifest)
+
+
+def _schema_version(reader: _Reader) -> str | None:
+    meta = reader.read("meta", ["meta_key", "meta_value"])
+    values = meta.loc[meta["meta_key"] == "schema_version", "meta_value"].dropna()
+    return str(values.iloc[0]) if len(values) else None
+
+
+def extract_files(extract: ReleaseExtract) -> dict[str, bytes]:
+    """The Parquet files and manifest (with row counts and SHA-256 checksums) of an extract."""
+    files: dict[str, bytes] = {}
+    table_info = {}
+    for name in TABLE_NAMES:
+        data = storage.parquet_bytes(extract.tables[name])
+        files[f"{name}.parquet"] = data
+        table_info[name] = {
+            "file": f"{name}.parquet",
+            "rows": len(extract.tables[name]),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+    manifest = {**extract.manifest, "tables": table_info}
+    files[storage.MANIFEST] = storage.json_bytes(manifest)
+    return files
+
+
+def write_extract(extract: ReleaseExtract, url: str, **storage_options: Any) -> dict[str, Any]:
+    """Publish an extract at ``url`` atomically; return its manifest."""
+    files = extract_files(extract)
+    storage.publish_dir(url, files, **storage_options)
+    return storage.read_json(storage.join(url, storage.MANIFEST), **storage_options)
+
+
+def read_extract(url: str, verify: bool = False, **storage_options: Any) -> ReleaseExtract:
+    """Load a published extract; with ``verify`` check every table's SHA-256 against the manifest."""
+    manifest_url = storage.join(url, storage.MANIFEST)
+    if not storage.exists(manifest_url, **storage_options):
+        raise SnapshotError(f"{storage.redact(url)}: no manifest.json (missing or incomplete extract)")
+    manifest = storage.read_json(manifest_url, **storage_options)
+    if manifest.get("format_version") != EXTRACT_FORMAT_VERSION:
+        raise SnapshotError(
+            f"{storage.redact(url)}: extract format {manifest.get('format_version')} is not supported"
+        )
+    tables = {}
+    for name, info in manifest["tables"].items():
+        file_url = storage.join(url, info["file"])
+        if verify:
+            fs, path = storage.url_to_fs(file_url, **storage_options)
+            digest = hashlib.sha256(fs.cat_file(path)).hexdigest()
+            if digest != info["sha256"]:
+                raise SnapshotError(f"{storage.redact(file_url)}: checksum mismatch (corrupt or changed)")
+        tables[name] = storage.read_parquet(file_url, **storage_options)
+    return ReleaseExtract(
+        manifest["species"],
+        manifest["assembly"],
+        int(manifest["release"]),
+        manifest["database"],
+        tables,
+        manifest,
+    )

@@ -1,0 +1,441 @@
+"""Sources of Ensembl core tables: MySQL dump folders (any fsspec URL) and live MySQL servers.
+
+Both give the same thing: the core databases of a species, each table's columns, and a table's rows as a
+typed DataFrame (``Int64`` / ``Float64`` / ``string``), so normalization never knows where rows came from.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+import re
+import zlib
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from functools import cache
+from typing import IO, Any, Protocol
+
+import pandas as pd
+
+from idtrack_core import storage
+from idtrack_core.ensembl.databases import (
+    CoreDatabase,
+    assembly_matches,
+    assembly_suffix,
+    parse_core_db_name,
+    validate_species,
+)
+from idtrack_core.ensembl.mysqldump import (
+    Column,
+    TableSchema,
+    column_kind,
+    iter_records,
+    parse_create_tables,
+    records_to_frame,
+)
+from idtrack_core.errors import (
+    DumpFormatError,
+    MissingTableError,
+    SourceError,
+    UnknownReleaseError,
+    UnknownSpeciesError,
+)
+
+log = logging.getLogger(__name__)
+_BLOCK = 1 << 23
+_RELEASE_DIR = re.compile(r"^release-(\d+)$")
+_IDENT = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+class EnsemblSource(Protocol):
+    """What release extraction needs from a source of Ensembl core tables."""
+
+    url: str
+
+    def list_databases(self, species: str, assembly: str | None = None) -> list[CoreDatabase]: ...
+
+    def table_schema(self, db: CoreDatabase, table: str) -> TableSchema | None: ...
+
+    def read_table(self, db: CoreDatabase, table: str, columns: Sequence[str]) -> pd.DataFrame: ...
+
+
+def find_database(source: EnsemblSource, species: str, assembly: str | None, release: int) -> CoreDatabase:
+    """The core database of ``species``/``assembly`` at ``release``, or a clear error."""
+    dbs = source.list_databases(species, assembly)
+    if not dbs:
+        raise UnknownSpeciesError(
+            f"no core database of species {species!r}"
+            + (f" assembly {assembly!r}" if assembly else "")
+            + f" at {source.url}"
+        )
+    for db in dbs:
+        if db.release == release:
+            return db
+    available = ", ".join(str(r) for r in sorted({d.release for d in dbs}))
+    raise UnknownReleaseError(
+        f"release {release} of {species} {assembly or ''} not found at {source.url}; available: {available}"
+    )
+
+
+def open_source(url: str, **options: Any) -> EnsemblSource:
+    """A source for ``url``: ``mysql://user[:password]@host[:port]`` or a dump root (path, http(s), s3)."""
+    if url.startswith("mysql://"):
+        return MySQLSource.from_url(url, **options)
+    return DumpSource(url, **options)
+
+
+# ---------------------------------------------------------------------------------------------- dumps
+
+
+class DumpSource:
+    """Ensembl MySQL dumps under a root URL.
+
+    Two layouts are understood: the FTP layout
+    ``{root}[/grch37]/release-{R}/mysql/{species}_core_{R}_{asm}/{table}.txt[.gz]`` with ``{db}.sql[.gz]``,
+    and the Ensembl test-database layout (``{root}/table.sql`` + ``{root}/{table}.txt``), whose release is
+    the newest ``mapping_session.new_release`` (else ``meta.schema_version``).
+    """
+
+    def __init__(
+        self,
+        root: str,
+        storage_options: dict[str, Any] | None = None,
+        attempts: int = 3,
+        backoff_s: float = 0.5,
+    ) -> None:
+        self.url = storage.redact(root.rstrip("/"))
+        self._root = root.rstrip("/")
+        self._opts = storage_options or {}
+        self._attempts, self._backoff = attempts, backoff_s
+        self.fs, self._root_path = storage.url_to_fs(self._root, **self._opts)
+        self._files: dict[str, set[str]] = {}
+        self._schemas: dict[str, dict[str, TableSchema]] = {}
+
+    # -- listing
+    def _retry(self, fn: Any, what: str) -> Any:
+        return storage.with_retries(fn, what, self._attempts, self._backoff)
+
+    def _ls(self, path: str) -> list[str]:
+        def attempt() -> list[str]:
+            try:
+                return sorted(os.path.basename(p.rstrip("/")) for p in self.fs.ls(path, detail=False))
+            except FileNotFoundError:
+                return []
+
+        return self._retry(attempt, f"listing {self._display(path)}")
+
+    def _display(self, path: str) -> str:
+        rel = path[len(self._root_path) :].lstrip("/") if path.startswith(self._root_path) else path
+        return storage.join(self.url, rel) if rel else self.url
+
+    def _dir_files(self, path: str) -> set[str]:
+        if path not in self._files:
+            self._files[path] = set(self._ls(path))
+        return self._files[path]
+
+    def is_test_db_layout(self) -> bool:
+        return "table.sql" in self._dir_files(self._root_path)
+
+    def list_databases(self, species: str, assembly: str | None = None) -> list[CoreDatabase]:
+        species = validate_species(species)
+        if self.is_test_db_layout():
+            db = self._test_db()
+            ok = species in db_species_names(self, db) and assembly_matches(db.assembly, assembly)
+            return [db] if ok else []
+        dbs: list[CoreDatabase] = []
+        bases = [self._root_path]
+        if "grch37" in self._dir_files(self._root_path):
+            bases.append(f"{self._root_path}/grch37")
+        for base in bases:
+            for entry in self._dir_files(base):
+                m = _RELEASE_DIR.match(entry)
+                if not m:
+                    continue
+                mysql_dir = f"{base}/{entry}/mysql"
+                for name in self._dir_files(mysql_dir):
+                    parsed = parse_core_db_name(name, species)
+                    if parsed and parsed[0] == int(m.group(1)) and assembly_matches(parsed[1], assembly):
+                        dbs.append(CoreDatabase(species, parsed[0], parsed[1], name, f"{mysql_dir}/{name}"))
+        return sorted(dbs)
+
+    @cache  # noqa: B019 - one source object lists its test DB once
+    def _test_db(self) -> CoreDatabase:
+        probe = CoreDatabase("", 0, "", os.path.basename(self._root_path), self._root_path)
+        meta = self.read_table(probe, "meta", ["meta_key", "meta_value"])
+        sessions = self.read_table(probe, "mapping_session", ["new_release"])
+        release = _test_db_release(meta, sessions, self._display(self._root_path))
+        values = _meta_values(meta)
+        species = (values.get("species.production_name") or [""])[0]
+        assembly = (values.get("assembly.default") or ["unknown"])[0]
+        return CoreDatabase(species, release, assembly, probe.name, self._root_path)
+
+    # -- tables
+    def _table_file(self, db: CoreDatabase, table: str) -> str | None:
+        files = self._dir_files(db.location)
+        for name in (f"{table}.txt.gz", f"{table}.txt"):
+            if name in files:
+                return f"{db.location}/{name}"
+        return None
+
+    def _schemas_of(self, db: CoreDatabase) -> dict[str, TableSchema]:
+        if db.location not in self._schemas:
+            files = self._dir_files(db.location)
+            candidates = [f"{db.name}.sql.gz", f"{db.name}.sql", "table.sql", "table.sql.gz"]
+            found = next((c for c in candidates if c in files), None)
+            if found is None:
+                raise MissingTableError(
+                    f"{self._display(db.location)}: no schema file (expected {db.name}.sql.gz or table.sql)"
+                )
+            path = f"{db.location}/{found}"
+            text = "\n".join(self._retry(lambda: list(_read_lines(self.fs, path, self._display(path))), path))
+            self._schemas[db.location] = parse_create_tables(text)
+        return self._schemas[db.location]
+
+    def table_schema(self, db: CoreDatabase, table: str) -> TableSchema | None:
+        schema = self._schemas_of(db).get(table)
+        if schema is None or self._table_file(db, table) is None:
+            return None
+        return schema
+
+    def read_table(self, db: CoreDatabase, table: str, columns: Sequence[str]) -> pd.DataFrame:
+        schema = self._schemas_of(db).get(table)
+        path = self._table_file(db, table)
+        if schema is None or path is None:
+            what = "CREATE TABLE statement" if schema is None else "data file"
+            raise MissingTableError(f"{self._display(db.location)}: table {table!r} has no {what}")
+        missing = [c for c in columns if c not in schema.column_names]
+        if missing:
+            raise MissingTableError(f"{self._display(path)}: table {table!r} has no column(s) {missing}")
+        display = self._display(path)
+        log.debug("reading %s", display)
+        return self._retry(
+            lambda: records_to_frame(
+                iter_records(_read_lines(self.fs, path, display)), schema, columns, display
+            ),
+            f"reading {display}",
+        )
+
+
+def _read_lines(fs: Any, path: str, display: str) -> Iterator[str]:
+    """Stream the lines of a (possibly gzipped) text file; UTF-8, falling back to Latin-1 per block."""
+    with fs.open(path, "rb") as raw:
+        stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
+        rest = b""
+        while True:
+            try:
+                block = stream.read(_BLOCK)
+            except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+                raise DumpFormatError(display, f"truncated or corrupt gzip stream ({exc})") from exc
+            if not block:
+                break
+            block = rest + block
+            cut = block.rfind(b"\n")
+            if cut < 0:
+                rest = block
+                continue
+            rest = block[cut + 1 :]
+            yield from _decode(block[:cut]).split("\n")
+        if rest:
+            yield _decode(rest)
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _meta_values(meta: pd.DataFrame) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key, value in zip(meta["meta_key"], meta["meta_value"], strict=True):
+        if key is not pd.NA and value is not pd.NA:
+            out.setdefault(str(key), []).append(str(value))
+    return out
+
+
+def _test_db_release(meta: pd.DataFrame, sessions: pd.DataFrame, where: str) -> int:
+    releases = pd.to_numeric(sessions["new_release"], errors="coerce").dropna()
+    if len(releases):
+        return int(releases.max())
+    schema_version = _meta_values(meta).get("schema_version")
+    if not schema_version:
+        raise SourceError(
+            f"{where}: cannot tell the release (no mapping_session rows, no meta schema_version)"
+        )
+    return int(schema_version[0])
+
+
+def db_species_names(source: EnsemblSource, db: CoreDatabase) -> set[str]:
+    """Every name the database's meta table gives its species (production name, aliases)."""
+    values = _meta_values(source.read_table(db, "meta", ["meta_key", "meta_value"]))
+    names = {db.species} if db.species else set()
+    for key in ("species.production_name", "species.db_name", "species.alias", "species.scientific_name"):
+        for v in values.get(key, []):
+            names.add(v.strip().lower().replace(" ", "_"))
+    return names
+
+
+# ---------------------------------------------------------------------------------------------- MySQL
+
+
+class MySQLSource:
+    """Core databases on a live MySQL server (e.g. Ensembl's public server, user ``anonymous``).
+
+    Databases are listed with ``SHOW DATABASES LIKE``; only the needed columns are selected and rows are
+    streamed with a server-side cursor. Identifiers are validated against ``information_schema``; values are
+    parameters. The password is never logged nor stored in ``url``.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 3306,
+        user: str = "anonymous",
+        password: str | None = None,
+        connect_timeout_s: float = 10.0,
+        attempts: int = 3,
+        backoff_s: float = 1.0,
+        fetch_rows: int = 50_000,
+    ) -> None:
+        self.host, self.port, self.user = host, int(port), user
+        self._password = password if password is not None else os.environ.get("IDTRACK_MYSQL_PASSWORD", "")
+        self._timeout, self._attempts, self._backoff = connect_timeout_s, attempts, backoff_s
+        self._fetch_rows = fetch_rows
+        self.url = f"mysql://{user}@{host}:{self.port}"
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> MySQLSource:
+        """Build from ``mysql://user[:password]@host[:port]``."""
+        from urllib.parse import unquote, urlsplit
+
+        parts = urlsplit(url)
+        if not parts.hostname:
+            raise SourceError(f"{storage.redact(url)}: no host in MySQL URL")
+        return cls(
+            host=parts.hostname,
+            port=parts.port or 3306,
+            user=unquote(parts.username) if parts.username else "anonymous",
+            password=unquote(parts.password) if parts.password else None,
+            **options,
+        )
+
+    def __repr__(self) -> str:
+        return f"MySQLSource({self.url!r})"
+
+    def _connect(self, database: str | None = None) -> Any:
+        import pymysql
+
+        def attempt() -> Any:
+            conn = pymysql.connect(
+                host=self.host,
+                port=self.port,
+                user=self.user,
+                password=self._password,
+                database=database,
+                connect_timeout=self._timeout,
+                charset="utf8mb4",
+                use_unicode=False,
+            )
+            with conn.cursor() as cur:
+                cur.execute("SET character_set_results = binary")
+            return conn
+
+        return storage.with_retries(attempt, f"connecting to {self.url}", self._attempts, self._backoff)
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        conn = self._connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return list(cur.fetchall())
+        finally:
+            conn.close()
+
+    def list_databases(self, species: str, assembly: str | None = None) -> list[CoreDatabase]:
+        species = validate_species(species)
+        pattern = species.replace("_", "\\_") + "\\_core\\_%"
+        dbs = []
+        for (raw,) in self._query("SHOW DATABASES LIKE %s", (pattern,)):
+            name = _text(raw)
+            parsed = parse_core_db_name(name, species)
+            if parsed and assembly_matches(parsed[1], assembly):
+                dbs.append(CoreDatabase(species, parsed[0], parsed[1], name, name))
+        return sorted(dbs)
+
+    def table_schema(self, db: CoreDatabase, table: str) -> TableSchema | None:
+        rows = self._query(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+            (db.location, table),
+        )
+        if not rows:
+            return None
+        return TableSchema(table, tuple(Column(_text(n), column_kind(_text(t))) for n, t in rows))
+
+    def read_table(self, db: CoreDatabase, table: str, columns: Sequence[str]) -> pd.DataFrame:
+        schema = self.table_schema(db, table)
+        if schema is None:
+            raise MissingTableError(f"{self.url}/{db.location}: table {table!r} does not exist")
+        missing = [c for c in columns if c not in schema.column_names]
+        if missing:
+            raise MissingTableError(f"{self.url}/{db.location}: table {table!r} has no column(s) {missing}")
+        for ident in (db.location, table, *columns):
+            if not _IDENT.match(ident):
+                raise SourceError(f"refusing unsafe SQL identifier {ident!r}")
+        cols = ", ".join(f"`{c}`" for c in columns)
+        sql = f"SELECT {cols} FROM `{db.location}`.`{table}`"
+
+        def attempt() -> pd.DataFrame:
+            import pymysql.cursors
+
+            conn = self._connect()
+            values: list[list[Any]] = [[] for _ in columns]
+            try:
+                with conn.cursor(pymysql.cursors.SSCursor) as cur:
+                    cur.execute(sql)
+                    while batch := cur.fetchmany(self._fetch_rows):
+                        for row in batch:
+                            for out, v in zip(values, row, strict=True):
+                                out.append(v)
+            finally:
+                conn.close()
+            return pd.DataFrame(
+                {c: _typed_values(v, schema.kind_of(c)) for c, v in zip(columns, values, strict=True)},
+                columns=list(columns),
+            )
+
+        return storage.with_retries(
+            attempt, f"reading {self.url}/{db.location}.{table}", self._attempts, self._backoff
+        )
+
+
+def _text(value: Any) -> str:
+    return _decode(value) if isinstance(value, bytes | bytearray) else str(value)
+
+
+def _typed_values(values: list[Any], kind: str) -> pd.Series:
+    if kind == "str":
+        return pd.Series([None if v is None else _text(v) for v in values], dtype="string")
+    numbers = [None if v is None or v == b"" or v == "" else _number(v) for v in values]
+    return pd.Series(numbers, dtype="Int64" if kind == "int" else "Float64")
+
+
+def _number(value: Any) -> float | int:
+    if isinstance(value, bytes | bytearray):
+        value = value.decode()
+    if isinstance(value, Decimal | str):
+        value = float(value)
+    return value
+
+
+__all__ = [
+    "DumpSource",
+    "EnsemblSource",
+    "MySQLSource",
+    "assembly_suffix",
+    "db_species_names",
+    "find_database",
+    "open_source",
+]
