@@ -2,7 +2,14 @@
 
 from idtrack_core.ensembl.databases import CoreDatabase
 from idtrack_core.ensembl.extract import ReleaseExtract, extract_release, read_extract, write_extract
-from idtrack_core.ensembl.sources import DumpSource, EnsemblSource, MySQLSource, find_database, open_source
+from idtrack_core.ensembl.sources import (
+    DumpSource,
+    EnsemblSource,
+    MySQLSource,
+    find_database,
+    latest_release,
+    open_source,
+)
 
 __all__ = [
     "CoreDatabase",
@@ -12,6 +19,7 @@ __all__ = [
     "ReleaseExtract",
     "extract_release",
     "find_database",
+    "latest_release",
     "open_source",
     "read_extract",
     "write_extract",

@@ -61,6 +61,7 @@ class _Reader:
         available = self.columns_of(table)
         if available is None:
             if table not in _OPTIONAL_SOURCE_TABLES:
+                self.source.read_table(self.db, table, columns)  # raises the source's own MissingTableError
                 raise MissingTableError(f"{self.source.url}: database {self.db.name} has no table {table!r}")
             self.absent.append(table)
             return pd.DataFrame({c: pd.Series(dtype="string") for c in columns})

@@ -78,6 +78,14 @@ def find_database(source: EnsemblSource, species: str, assembly: str | None, rel
     )
 
 
+def latest_release(source: EnsemblSource, species: str, assembly: str | None) -> int:
+    """The newest release ``source`` has for ``species``/``assembly``."""
+    dbs = source.list_databases(species, assembly)
+    if not dbs:
+        raise UnknownSpeciesError(f"no core database of species {species!r} at {source.url}")
+    return max(db.release for db in dbs)
+
+
 def open_source(url: str, **options: Any) -> EnsemblSource:
     """A source for ``url``: ``mysql://user[:password]@host[:port]`` or a dump root (path, http(s), s3)."""
     if url.startswith("mysql://"):
@@ -437,5 +445,6 @@ __all__ = [
     "assembly_suffix",
     "db_species_names",
     "find_database",
+    "latest_release",
     "open_source",
 ]

@@ -1,0 +1,96 @@
+"""The MySQL dump format: CREATE TABLE parsing, escapes, NULLs, typed columns, errors with line numbers."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from idtrack_core.ensembl.mysqldump import (
+    Column,
+    TableSchema,
+    format_rows,
+    iter_records,
+    parse_create_tables,
+    records_to_frame,
+    split_record,
+)
+from idtrack_core.errors import DumpFormatError
+
+from conftest import TESTDB
+
+SCHEMA = TableSchema("t", (Column("id", "int"), Column("name", "str"), Column("score", "float")))
+
+
+def parse(text: str, schema: TableSchema = SCHEMA, columns=None) -> pd.DataFrame:
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return records_to_frame(iter_records(lines), schema, columns or schema.column_names, "t.txt")
+
+
+def test_create_table_columns_follow_statement_order():
+    schemas = parse_create_tables((TESTDB / "rest_human_core_grch37" / "table.sql").read_text())
+    assert schemas["stable_id_event"].column_names == [
+        "old_stable_id",
+        "old_version",
+        "new_stable_id",
+        "new_version",
+        "mapping_session_id",
+        "type",
+        "score",
+    ]
+    assert schemas["gene"].kind_of("version") == "int"
+    assert schemas["stable_id_event"].kind_of("score") == "float"
+    assert schemas["xref"].kind_of("info_type") == "str"
+    assert len(schemas) == 14
+
+
+def test_null_and_escapes():
+    assert split_record("1\t\\N\tx") == ["1", None, "x"]
+    assert split_record("a\\\tb\tc") == ["a\tb", "c"]  # escaped tab stays inside the field
+    assert split_record("a\\\\\tb") == ["a\\", "b"]  # escaped backslash, then a real tab
+    assert split_record("\\0\\n\\t\\Z") == ["\x00\n\t\x1a"]
+    assert split_record("\\\\N") == ["\\N"]  # a literal backslash-N is not NULL
+
+
+def test_escaped_newline_joins_physical_lines():
+    records = list(iter_records(["1\tfirst\\", "second\t0.5", "2\tx\t1"]))
+    assert records == [(1, "1\tfirst\\\nsecond\t0.5"), (3, "2\tx\t1")]
+    df = parse("1\tfirst\\\nsecond\t0.5\n2\tx\t1\n")
+    assert df["name"].tolist() == ["first\nsecond", "x"]
+
+
+def test_typed_columns_and_empty_numeric_is_null():
+    df = parse("1\ta\t0.25\n\\N\t\\N\t\n")
+    assert str(df["id"].dtype) == "Int64" and str(df["score"].dtype) == "Float64"
+    assert df["id"].isna().tolist() == [False, True]
+    assert df["score"].isna().tolist() == [False, True]
+    assert df["name"].isna().tolist() == [False, True]
+
+
+def test_wrong_field_count_names_file_and_line():
+    with pytest.raises(DumpFormatError, match=r"t\.txt:2: table 't' expects 3 fields, found 2"):
+        parse("1\ta\t0.5\n2\tb\n")
+
+
+def test_non_numeric_value_names_line_and_column():
+    with pytest.raises(DumpFormatError, match=r"t\.txt:3: column 'score'"):
+        parse("1\ta\t0.5\n2\tb\t1\n3\tc\tnope\n")
+
+
+text_values = st.one_of(
+    st.none(),
+    st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=12),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(-(2**40), 2**40) | st.none(), text_values), max_size=20))
+def test_format_then_parse_round_trips(rows):
+    schema = TableSchema("t", (Column("id", "int"), Column("name", "str")))
+    df = parse(format_rows(rows), schema)
+    assert len(df) == len(rows)
+    assert [None if pd.isna(v) else int(v) for v in df["id"]] == [r[0] for r in rows]
+    assert [None if v is pd.NA else v for v in df["name"]] == [r[1] for r in rows]
