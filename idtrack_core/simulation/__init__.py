@@ -1,0 +1,1 @@
+"""Building blocks of the simulated Ensembl mirror; the entry point is :mod:`idtrack_core.simulate`."""
