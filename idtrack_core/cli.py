@@ -36,9 +36,7 @@ def _release_range(text: str) -> tuple[int, int]:
 
 
 def _add_source_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--source", required=True, help="dump root URL (path, http(s)://, s3://) or mysql://user@host:port"
-    )
+    p.add_argument("--source", required=True, help="dump root URL (path, http(s)://, s3://) or mysql://user@host:port")
     p.add_argument("--species", required=True, help="production name, e.g. homo_sapiens")
     p.add_argument("--assembly", default=None, help="e.g. GRCh38 (or 38); default: any")
 
@@ -108,9 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     func: Command = args.func
     try:
         return func(args)

@@ -35,9 +35,7 @@ def mirror(tmp_path: Path) -> Path:
 
 
 def run_extract(source: Path | str, out: Path, release: str = "114", species: str = "homo_sapiens") -> int:
-    return cli.main(
-        ["extract", "--source", str(source), "--species", species, "--release", release, "--out", str(out)]
-    )
+    return cli.main(["extract", "--source", str(source), "--species", species, "--release", release, "--out", str(out)])
 
 
 def test_missing_table_is_named_and_nothing_is_written(mirror, tmp_path, capsys):

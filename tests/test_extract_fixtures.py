@@ -91,16 +91,13 @@ def test_real_history_rows_of_ENSG00000137273_round_trip():
     folder = TESTDB / "rest_human_core_grch37"
     ex = extract_release(DumpSource(str(folder)), "homo_sapiens", None, 72)
     sessions = {
-        line.split("\t")[0]: line.split("\t")[3:5]
-        for line in (folder / "mapping_session.txt").read_text().splitlines()
+        line.split("\t")[0]: line.split("\t")[3:5] for line in (folder / "mapping_session.txt").read_text().splitlines()
     }
     expected = set()
     for line in (folder / "stable_id_event.txt").read_text().splitlines():
         old, old_v, new, new_v, session, typ, score = line.split("\t")
         if "ENSG00000137273" in (old, new):
-            expected.add(
-                (old, int(old_v), new, int(new_v), int(session), typ, float(score), *sessions[session])
-            )
+            expected.add((old, int(old_v), new, int(new_v), int(session), typ, float(score), *sessions[session]))
     h = ex.tables["history"]
     rows = h[(h["old_stable_id"] == "ENSG00000137273") | (h["new_stable_id"] == "ENSG00000137273")]
     got = {

@@ -24,9 +24,7 @@ def test_mysql_extract_equals_dump_extract_table_by_table(mariadb):
     dbs = source.list_databases("homo_sapiens", "GRCh37")
     assert [(d.name, d.release) for d in dbs] == [(REST_MYSQL_DB, 72)]
     from_mysql = extract_release(source, "homo_sapiens", "GRCh37", 72)
-    from_dump = extract_release(
-        DumpSource(str(TESTDB / "rest_human_core_grch37")), "homo_sapiens", "GRCh37", 72
-    )
+    from_dump = extract_release(DumpSource(str(TESTDB / "rest_human_core_grch37")), "homo_sapiens", "GRCh37", 72)
     assert_same_tables(from_mysql, from_dump)
     assert len(from_mysql.tables["history"]) == 85  # the server's unique key dropped the 15 duplicates too
     assert from_mysql.manifest["source"] == f"mysql://anonymous@{mariadb.host}:{mariadb.port}"

@@ -26,9 +26,7 @@ def validate_species(species: str) -> str:
     """Return the species production name (``homo_sapiens``) or raise ValueError."""
     s = species.strip().lower().replace(" ", "_")
     if not _SPECIES_RE.match(s):
-        raise ValueError(
-            f"invalid species name {species!r}: expected a production name such as 'homo_sapiens'"
-        )
+        raise ValueError(f"invalid species name {species!r}: expected a production name such as 'homo_sapiens'")
     return s
 
 
@@ -57,6 +55,4 @@ def assembly_matches(db_assembly: str, wanted: str | None) -> bool:
     """Whether a database's assembly (``38`` or ``GRCh38``) is the wanted one (``None`` = any)."""
     if wanted is None:
         return True
-    return db_assembly.lower() == wanted.strip().lower() or assembly_suffix(db_assembly) == assembly_suffix(
-        wanted
-    )
+    return db_assembly.lower() == wanted.strip().lower() or assembly_suffix(db_assembly) == assembly_suffix(wanted)

@@ -198,9 +198,7 @@ def _history(r: _Reader) -> pd.DataFrame:
     return _table("history", out, order)
 
 
-def extract_release(
-    source: EnsemblSource, species: str, assembly: str | None, release: int
-) -> ReleaseExtract:
+def extract_release(source: EnsemblSource, species: str, assembly: str | None, release: int) -> ReleaseExtract:
     """Read and normalize one release from ``source``; validate every table."""
     db = find_database(source, species, assembly, release)
     started = time.perf_counter()
@@ -217,6 +215,7 @@ def extract_release(
         "release": db.release,
         "database": db.name,
         "source": source.url,
+        "source_fingerprint": source.fingerprint(db),
         "ensembl_schema_version": meta_version,
         "source_rows": dict(sorted(reader.source_rows.items())),
         "absent_source_tables": sorted(set(reader.absent)),
@@ -263,9 +262,7 @@ def read_extract(url: str, verify: bool = False, **storage_options: Any) -> Rele
         raise SnapshotError(f"{storage.redact(url)}: no manifest.json (missing or incomplete extract)")
     manifest = storage.read_json(manifest_url, **storage_options)
     if manifest.get("format_version") != EXTRACT_FORMAT_VERSION:
-        raise SnapshotError(
-            f"{storage.redact(url)}: extract format {manifest.get('format_version')} is not supported"
-        )
+        raise SnapshotError(f"{storage.redact(url)}: extract format {manifest.get('format_version')} is not supported")
     tables = {}
     for name, info in manifest["tables"].items():
         file_url = storage.join(url, info["file"])

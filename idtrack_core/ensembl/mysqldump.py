@@ -157,16 +157,11 @@ def records_to_frame(
             continue
         fields = split_record(record)
         if len(fields) != ncols:
-            raise DumpFormatError(
-                path, f"table {schema.name!r} expects {ncols} fields, found {len(fields)}", lineno
-            )
+            raise DumpFormatError(path, f"table {schema.name!r} expects {ncols} fields, found {len(fields)}", lineno)
         for out, pos in zip(values, positions, strict=True):
             out.append(fields[pos])
         lines.append(lineno)
-    data = {
-        col: _typed(vals, schema.kind_of(col), path, col, lines)
-        for col, vals in zip(columns, values, strict=True)
-    }
+    data = {col: _typed(vals, schema.kind_of(col), path, col, lines) for col, vals in zip(columns, values, strict=True)}
     return pd.DataFrame(data, columns=list(columns))
 
 

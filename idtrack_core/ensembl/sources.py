@@ -7,6 +7,7 @@ typed DataFrame (``Int64`` / ``Float64`` / ``string``), so normalization never k
 from __future__ import annotations
 
 import gzip
+import hashlib
 import logging
 import os
 import re
@@ -58,6 +59,11 @@ class EnsemblSource(Protocol):
     def table_schema(self, db: CoreDatabase, table: str) -> TableSchema | None: ...
 
     def read_table(self, db: CoreDatabase, table: str, columns: Sequence[str]) -> pd.DataFrame: ...
+
+    def fingerprint(self, db: CoreDatabase) -> str:
+        """A cheap digest that changes when the database's tables change (file sizes and dates, or the
+        server's table statistics)."""
+        ...
 
 
 def find_database(source: EnsemblSource, species: str, assembly: str | None, release: int) -> CoreDatabase:
@@ -206,6 +212,17 @@ class DumpSource:
             return None
         return schema
 
+    def fingerprint(self, db: CoreDatabase) -> str:
+        def attempt() -> list[tuple[str, ...]]:
+            entries = self.fs.ls(db.location, detail=True)
+            keep = ("size", "mtime", "LastModified", "ETag", "last_modified", "etag")
+            return sorted(
+                (os.path.basename(e["name"].rstrip("/")), *(str(e.get(k, "")) for k in keep)) for e in entries
+            )
+
+        listing = self._retry(attempt, f"listing {self._display(db.location)}")
+        return hashlib.sha256(repr(listing).encode()).hexdigest()
+
     def read_table(self, db: CoreDatabase, table: str, columns: Sequence[str]) -> pd.DataFrame:
         schema = self._schemas_of(db).get(table)
         path = self._table_file(db, table)
@@ -218,9 +235,7 @@ class DumpSource:
         display = self._display(path)
         log.debug("reading %s", display)
         return self._retry(
-            lambda: records_to_frame(
-                iter_records(_read_lines(self.fs, path, display)), schema, columns, display
-            ),
+            lambda: records_to_frame(iter_records(_read_lines(self.fs, path, display)), schema, columns, display),
             f"reading {display}",
         )
 
@@ -269,9 +284,7 @@ def _test_db_release(meta: pd.DataFrame, sessions: pd.DataFrame, where: str) -> 
         return int(releases.max())
     schema_version = _meta_values(meta).get("schema_version")
     if not schema_version:
-        raise SourceError(
-            f"{where}: cannot tell the release (no mapping_session rows, no meta schema_version)"
-        )
+        raise SourceError(f"{where}: cannot tell the release (no mapping_session rows, no meta schema_version)")
     return int(schema_version[0])
 
 
@@ -382,6 +395,14 @@ class MySQLSource:
             return None
         return TableSchema(table, tuple(Column(_text(n), column_kind(_text(t))) for n, t in rows))
 
+    def fingerprint(self, db: CoreDatabase) -> str:
+        rows = self._query(
+            "SELECT table_name, table_rows, data_length, create_time, update_time FROM information_schema.tables "
+            "WHERE table_schema = %s ORDER BY table_name",
+            (db.location,),
+        )
+        return hashlib.sha256(repr([tuple(_text(v) for v in r) for r in rows]).encode()).hexdigest()
+
     def read_table(self, db: CoreDatabase, table: str, columns: Sequence[str]) -> pd.DataFrame:
         schema = self.table_schema(db, table)
         if schema is None:
@@ -414,9 +435,7 @@ class MySQLSource:
                 columns=list(columns),
             )
 
-        return storage.with_retries(
-            attempt, f"reading {self.url}/{db.location}.{table}", self._attempts, self._backoff
-        )
+        return storage.with_retries(attempt, f"reading {self.url}/{db.location}.{table}", self._attempts, self._backoff)
 
 
 def _text(value: Any) -> str:
