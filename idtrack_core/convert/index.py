@@ -1,0 +1,235 @@
+"""Resolution index: the precomputed answer for every name a snapshot knows (DESIGN §5).
+
+For one (snapshot, :class:`ConversionTarget`) the index holds one answer row per exact name and one per
+lower-cased name. A batch conversion is then a vectorized hash lookup:
+
+1. exact name;
+2. an Ensembl ID with an unknown version suffix (``ENSG….99`` → ``ENSG…``): ``version_stripped``;
+3. lower-cased name: ``case_insensitive`` (``synonym_case_insensitive`` for synonyms);
+4. lower-cased, version stripped;
+5. otherwise 1:0 ``no_corresponding``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from idtrack_core import __version__, storage
+from idtrack_core.convert.names import TIER_ENSEMBL, TIER_SYNONYM, NameTable
+from idtrack_core.convert.resolve import RESULT_COLUMNS, ConversionTarget, Resolver
+from idtrack_core.errors import SnapshotError
+from idtrack_core.graph.model import Snapshot
+
+log = logging.getLogger(__name__)
+INDEX_FORMAT_VERSION = 1
+_STRIP = r"\.\d+$"  # an unknown version suffix
+_MATCH_KINDS = ["exact", "version_stripped", "case_insensitive", "case_insensitive_version_stripped"]
+# category code = how the key matched (0-3), plus 4 when the matched name is a synonym
+_MATCH_CATEGORIES = [*_MATCH_KINDS, "synonym", *(f"synonym_{k}" for k in _MATCH_KINDS[1:])]
+
+
+def candidate_keys(queries: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The exact and lower-cased keys the lookup may consult for ``queries``."""
+    q = pd.Series(list(queries), dtype=object).astype(str)
+    stripped = q.str.replace(_STRIP, "", regex=True)
+    exact = pd.unique(pd.concat([q, stripped]))
+    lower = pd.unique(pd.concat([q.str.lower(), stripped.str.lower()]))
+    return list(exact), list(lower)
+
+
+class AnswerTable:
+    """Answer rows of exact and lower-cased keys, stored column-wise as category codes, with hash indexes
+    of the keys. A lookup takes integer codes; no per-query Python work except for unmatched queries'
+    string normalization (done in Arrow)."""
+
+    def __init__(self, exact: pd.DataFrame, lower: pd.DataFrame) -> None:
+        unknown = pd.DataFrame(
+            {
+                "category": ["1:0"],
+                "target_ids": [""],
+                "ensembl_genes": [""],
+                "reason": ["no_corresponding"],
+                "fallback": [False],
+                "tier": [-1],
+            },
+        )
+        table = pd.concat([exact, lower, unknown], ignore_index=True)
+        self.unknown_row = len(table) - 1
+        self.columns: dict[str, tuple[np.ndarray, Any]] = {}
+        for col in (
+            "category",
+            "target_ids",
+            "ensembl_genes",
+            "reason",
+            "matched_node",
+            "bridge",
+            "bridge_via",
+        ):
+            codes, categories = pd.factorize(table[col], use_na_sentinel=True)
+            self.columns[col] = (codes.astype(np.int32), pd.Index(categories, dtype=object))
+        self.fallback = table["fallback"].astype(bool).to_numpy()
+        self.path_length = table["path_length"].astype("Int64").array
+        self.min_score = table["min_score"].astype("Float64").array
+        self.tier = table["tier"].to_numpy()
+        self.exact = pd.Index(exact.index.to_numpy(dtype=object))
+        self.lower = pd.Index(lower.index.to_numpy(dtype=object))
+        self._offset = len(exact)
+
+    def positions(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row of each query (the unknown row when unmatched) and how it matched (-1: not at all)."""
+        pos = self.exact.get_indexer(queries)
+        how = np.where(pos >= 0, 0, -1).astype(np.int8)
+        missing = np.flatnonzero(pos < 0)
+        if len(missing):
+            q = pa.array(queries[missing], type=pa.string())
+            stripped = pc.replace_substring_regex(q, _STRIP, "")
+            versioned = pc.not_equal(stripped, q).to_numpy(zero_copy_only=False)
+            attempts = (
+                (1, self.exact, stripped, 0, True),
+                (2, self.lower, pc.utf8_lower(q), self._offset, False),
+                (3, self.lower, pc.utf8_lower(stripped), self._offset, True),
+            )
+            for code, keys, candidates, offset, ensembl_only in attempts:
+                todo = how[missing] < 0
+                if ensembl_only:
+                    todo &= versioned
+                if not todo.any():
+                    continue
+                found = keys.get_indexer(candidates.filter(pa.array(todo)).to_numpy(zero_copy_only=False))
+                rows = np.where(found >= 0, found + offset, -1)
+                if ensembl_only:
+                    rows = np.where((rows >= 0) & (self.tier[np.maximum(rows, 0)] == TIER_ENSEMBL), rows, -1)
+                idx = missing[todo]
+                hit = rows >= 0
+                pos[idx[hit]], how[idx[hit]] = rows[hit], code
+        pos[pos < 0] = self.unknown_row
+        return pos, how
+
+    def lookup(self, queries: Sequence[str]) -> pd.DataFrame:
+        """Answer ``queries`` in order (see module docstring)."""
+        queries = np.asarray(queries, dtype=object)
+        pos, how = self.positions(queries)
+        out: dict[str, Any] = {"query_id": queries}
+        for col, (codes, categories) in self.columns.items():
+            out[col] = pd.Categorical.from_codes(codes.take(pos), categories=categories)
+        out["fallback"] = self.fallback.take(pos)
+        out["path_length"] = self.path_length.take(pos)
+        out["min_score"] = self.min_score.take(pos)
+        synonym = self.tier.take(pos) == TIER_SYNONYM
+        match = np.where(how < 0, -1, how + np.where(synonym, 4, 0))
+        out["match"] = pd.Categorical.from_codes(match.astype(np.int8), categories=_MATCH_CATEGORIES)
+        return pd.DataFrame(out, columns=RESULT_COLUMNS)
+
+
+def lookup(exact: pd.DataFrame, lower: pd.DataFrame, queries: Sequence[str]) -> pd.DataFrame:
+    """Answer ``queries`` from per-key answer frames (indexed by key, with a ``tier`` column), in order."""
+    return AnswerTable(exact, lower).lookup(list(queries))
+
+
+@dataclass(frozen=True, eq=False)
+class ResolutionIndex:
+    """Precomputed answers of one snapshot for one conversion target."""
+
+    exact: pd.DataFrame = field(repr=False)
+    lower: pd.DataFrame = field(repr=False)
+    manifest: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def build(cls, snap: Snapshot, target: ConversionTarget, names: NameTable | None = None) -> ResolutionIndex:
+        started = time.perf_counter()
+        resolver = Resolver(snap, target, names)
+        exact = resolver.resolve_rows(resolver.names.rows)
+        lower = resolver.resolve_rows(resolver.lowercase_names().rows)
+        t = resolver.target
+        manifest = {
+            "format_version": INDEX_FORMAT_VERSION,
+            "producer": f"idtrack-atlas {__version__}",
+            "snapshot_sha256": snap.content_hash,
+            "species": snap.species,
+            "assembly": snap.assembly,
+            "to_release": t.to_release,
+            "final_database": t.final_database,
+            "from_release": t.from_release,
+            "strategy": t.strategy,
+            "target_field": t.target_field,
+            "source_databases": list(t.source_databases) if t.source_databases else None,
+            "rows": {"exact": len(exact), "lower": len(lower)},
+            "categories": exact["category"].value_counts().sort_index().to_dict(),
+        }
+        log.info("resolution index %s built in %.1fs (%d names)", t.key, time.perf_counter() - started, len(exact))
+        return cls(exact, lower, manifest)
+
+    @property
+    def target(self) -> ConversionTarget:
+        m = self.manifest
+        sources = tuple(m["source_databases"]) if m.get("source_databases") else None
+        return ConversionTarget(
+            m["to_release"], m["final_database"], m["from_release"], m["strategy"], m["target_field"], sources
+        )
+
+    @cached_property
+    def answers(self) -> AnswerTable:
+        return AnswerTable(self.exact, self.lower)
+
+    def lookup(self, queries: Iterable[str]) -> pd.DataFrame:
+        """Convert a batch of names: one row per query, in order (see module docstring)."""
+        if not isinstance(queries, list | np.ndarray | pd.Series | pd.Index):
+            queries = list(queries)
+        return self.answers.lookup(queries)
+
+    def write(self, url: str, **storage_options: Any) -> dict[str, Any]:
+        files = {}
+        tables = {}
+        for name, df in (("exact", self.exact), ("lower", self.lower)):
+            data = storage.parquet_bytes(df.reset_index())
+            files[f"{name}.parquet"] = data
+            tables[name] = {
+                "file": f"{name}.parquet",
+                "rows": len(df),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+        manifest = {**self.manifest, "tables": tables}
+        files[storage.MANIFEST] = storage.json_bytes(manifest)
+        storage.publish_dir(url, files, **storage_options)
+        return manifest
+
+    @classmethod
+    def read(cls, url: str, **storage_options: Any) -> ResolutionIndex:
+        started = time.perf_counter()
+        manifest_url = storage.join(url, storage.MANIFEST)
+        if not storage.exists(manifest_url, **storage_options):
+            raise SnapshotError(f"{storage.redact(url)}: no resolution index here (manifest.json missing)")
+        manifest = storage.read_json(manifest_url, **storage_options)
+        if manifest.get("format_version") != INDEX_FORMAT_VERSION:
+            raise SnapshotError(f"{storage.redact(url)}: index format {manifest.get('format_version')} unsupported")
+        frames = {}
+        for name in ("exact", "lower"):
+            df = storage.read_parquet(storage.join(url, manifest["tables"][name]["file"]), **storage_options)
+            df = df.astype(
+                {
+                    c: object
+                    for c in (
+                        "target_ids",
+                        "ensembl_genes",
+                        "reason",
+                        "matched_node",
+                        "bridge",
+                        "bridge_via",
+                        "category",
+                    )
+                }
+            )
+            frames[name] = df.set_index("key")
+        log.info("resolution index loaded in %.2fs", time.perf_counter() - started)
+        return cls(frames["exact"], frames["lower"], manifest)

@@ -1,0 +1,601 @@
+"""Resolve names to a target release and database (DESIGN §5): match → history → bridge → final hop.
+
+One :class:`Resolver` answers for one :class:`ConversionTarget`. Answers are computed per distinct starting
+node (Ensembl object anchored in a span of time) and memoized, so resolving every name of a snapshot (the
+resolution index) costs one history walk per starting node, not per name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from idtrack_core.convert.history import Candidate, HistoryWalker, best_candidates
+from idtrack_core.convert.names import ENSEMBL_SOURCE, TIER_ENSEMBL, NameTable
+from idtrack_core.errors import ConversionInputError
+from idtrack_core.graph.intervals import holds_at
+from idtrack_core.graph.model import Snapshot
+
+ENSEMBL_DATABASES = {
+    "ensembl_gene": "gene",
+    "ensembl_transcript": "transcript",
+    "ensembl_translation": "translation",
+}
+Strategy = Literal["best", "all"]
+TargetField = Literal["label", "accession"]
+
+RESULT_COLUMNS = [
+    "query_id",
+    "category",
+    "target_ids",
+    "ensembl_genes",
+    "reason",
+    "fallback",
+    "match",
+    "matched_node",
+    "path_length",
+    "min_score",
+    "bridge",
+    "bridge_via",
+]
+
+
+@dataclass(frozen=True)
+class ConversionTarget:
+    """What to convert to: a snapshot release and a final database (``ensembl_gene`` or an external
+    database's display name such as ``HGNC Symbol``), from an optional release, with a strategy."""
+
+    to_release: int
+    final_database: str = "ensembl_gene"
+    from_release: int | None = None
+    strategy: Strategy = "best"
+    target_field: TargetField = "label"
+    source_databases: tuple[str, ...] | None = None
+
+    def validated(self, snap: Snapshot) -> ConversionTarget:
+        """Check against ``snap``; normalize the final database to its display name."""
+        if self.to_release not in snap.release_list:
+            raise ConversionInputError(
+                f"to_release {self.to_release} is not a release of the snapshot ({snap.release_list})"
+            )
+        if self.strategy not in ("best", "all"):
+            raise ConversionInputError(f"strategy must be 'best' or 'all', not {self.strategy!r}")
+        if self.target_field not in ("label", "accession"):
+            raise ConversionInputError(f"target_field must be 'label' or 'accession', not {self.target_field!r}")
+        db = self.final_database
+        if db not in ENSEMBL_DATABASES:
+            known = snap.database_names
+            if db not in known:
+                choices = sorted({*ENSEMBL_DATABASES, *set(known.values())})
+                raise ConversionInputError(f"unknown final database {db!r}; known: {', '.join(choices)}")
+            db = known[db]
+        sources = None
+        if self.source_databases:
+            known = {**snap.database_names, ENSEMBL_SOURCE: ENSEMBL_SOURCE}
+            unknown = [s for s in self.source_databases if s not in known]
+            if unknown:
+                raise ConversionInputError(f"unknown source database(s) {unknown}")
+            sources = tuple(sorted({known[s] for s in self.source_databases}))
+        return ConversionTarget(self.to_release, db, self.from_release, self.strategy, self.target_field, sources)
+
+    @property
+    def key(self) -> str:
+        """A file-name-safe identity of this target."""
+        db = re.sub(r"[^A-Za-z0-9]+", "_", self.final_database).strip("_")
+        src = (
+            "all"
+            if not self.source_databases
+            else "+".join(re.sub(r"[^A-Za-z0-9]+", "_", s) for s in self.source_databases)
+        )
+        frm = "any" if self.from_release is None else str(self.from_release)
+        return f"to{self.to_release}_{db}_from{frm}_{self.strategy}_{self.target_field}_{src}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The answer for one starting node or one name (sets are sorted tuples)."""
+
+    known: bool
+    ensembl_genes: tuple[str, ...] = ()
+    target_ids: tuple[str, ...] = ()
+    fallback: bool = False
+    path_length: int | None = None
+    min_score: float | None = None
+    bridge: str | None = None
+    bridge_via: str | None = None
+
+    @property
+    def category(self) -> str:
+        n = len(self.target_ids)
+        return "1:0" if n == 0 else "1:1" if n == 1 else "1:n"
+
+    @property
+    def reason(self) -> str | None:
+        if self.target_ids:
+            return None
+        return "no_conversion" if self.known else "no_corresponding"
+
+
+UNKNOWN = Answer(known=False)
+
+
+def merge_answers(answers: Sequence[Answer]) -> Answer:
+    """Union of the answers of several starting nodes of one name (no silent pick among them)."""
+    if len(answers) == 1:
+        return answers[0]
+    lengths = [a.path_length for a in answers if a.path_length is not None]
+    scores = [a.min_score for a in answers if a.min_score is not None]
+    bridges = sorted({a.bridge for a in answers if a.bridge})
+    vias = sorted({v for a in answers if a.bridge_via for v in a.bridge_via.split(";")})
+    return Answer(
+        known=any(a.known for a in answers),
+        ensembl_genes=tuple(sorted({g for a in answers for g in a.ensembl_genes})),
+        target_ids=tuple(sorted({t for a in answers for t in a.target_ids})),
+        fallback=any(a.fallback for a in answers),
+        path_length=max(lengths) if lengths else None,
+        min_score=min(scores) if scores else None,
+        bridge="+".join(bridges) or None,
+        bridge_via=";".join(vias) or None,
+    )
+
+
+class Resolver:
+    """Answers names for one snapshot and one conversion target."""
+
+    def __init__(self, snap: Snapshot, target: ConversionTarget, names: NameTable | None = None) -> None:
+        self.snap = snap
+        self.target = target.validated(snap)
+        names = names or NameTable.from_snapshot(snap)
+        self.names = names.restricted_to(list(self.target.source_databases or ()))
+        self.pos = snap.position(self.target.to_release)
+        objs = snap.tables["objects"]
+        self.ids = objs["stable_id"].to_numpy(dtype=object)
+        self.types = objs["type"].to_numpy(dtype=object)
+        v = snap.tables["versions"]
+        self.alive = np.zeros(len(objs), dtype=bool)
+        self.alive[v["obj"].to_numpy()[holds_at(v["first"].to_numpy(), v["last"].to_numpy(), self.pos)]] = True
+        p = snap.tables["parents"]
+        p = p[holds_at(p["first"].to_numpy(), p["last"].to_numpy(), self.pos)]
+        self.parent = dict(zip(p["child"].tolist(), p["parent"].tolist(), strict=True))
+        self.children: dict[int, list[int]] = defaultdict(list)
+        for child, parent in sorted(zip(p["child"].tolist(), p["parent"].tolist(), strict=True)):
+            self.children[parent].append(child)
+        x = snap.tables["xrefs"]
+        self._xrefs_now = x[holds_at(x["first"].to_numpy(), x["last"].to_numpy(), self.pos)]
+        self.gene_level = self.target.final_database not in ("ensembl_transcript", "ensembl_translation")
+        self.last_gene = self._last_genes(snap.tables["parents"])
+        self.final_genes, self.final_targets, self.final_fallback = self._final_arrays()
+        self.walker = HistoryWalker(snap, self.target.to_release, self.alive)
+        self._bridges: _BridgeMaps | None = None
+        self._lowercase: NameTable | None = None
+        self._start_memo: dict[tuple[int, float, float], Answer] = {}
+
+    # ------------------------------------------------------------------ final hop
+    def _final_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per object alive at the target: its gene ID, its target IDs (``;``-joined) and the fallback flag."""
+        n = len(self.ids)
+        parent = np.full(n, -1, dtype=np.int64)
+        if self.parent:
+            parent[np.fromiter(self.parent.keys(), dtype=np.int64)] = np.fromiter(self.parent.values(), dtype=np.int64)
+        gene = np.full(n, -1, dtype=np.int64)
+        is_gene = self.types == "gene"
+        gene[is_gene] = np.flatnonzero(is_gene)
+        for typ in ("transcript", "translation"):  # a translation's gene is its transcript's gene
+            sel = np.flatnonzero((self.types == typ) & (parent >= 0))
+            gene[sel] = gene[parent[sel]]
+        gene[~self.alive] = -1
+        genes = np.where(gene >= 0, self.ids[np.maximum(gene, 0)], "").astype(object)
+        db = self.target.final_database
+        if db == "ensembl_gene":
+            return genes, genes.copy(), np.zeros(n, dtype=bool)
+        targets = np.full(n, "", dtype=object)
+        if db in ENSEMBL_DATABASES:
+            for obj in np.flatnonzero(self.alive):
+                targets[obj] = ";".join(sorted(self.ids[d] for d in self._descendants(int(obj), ENSEMBL_DATABASES[db])))
+            return genes, targets, np.zeros(n, dtype=bool)
+        x = self._xrefs_now[self._xrefs_now["db_display_name"] == db]
+        col = "label" if self.target.target_field == "label" else "accession"
+        names = x[["obj", col]].drop_duplicates().sort_values(["obj", col], kind="stable")
+        own = names.groupby("obj")[col].agg(";".join)
+        has_own = np.zeros(n, dtype=bool)
+        has_own[own.index.to_numpy()] = True
+        joined = np.full(n, "", dtype=object)
+        joined[own.index.to_numpy()] = own.to_numpy(dtype=object)
+        targets = np.where(gene >= 0, joined[np.maximum(gene, 0)], "").astype(object)
+        for obj in np.flatnonzero(has_own & ~is_gene & self.alive):  # e.g. names on transcripts
+            both = {*targets[obj].split(";"), *joined[obj].split(";")} - {""}
+            targets[obj] = ";".join(sorted(both))
+        fallback = (targets == "") & (gene >= 0)
+        targets[fallback] = genes[fallback]
+        return genes, targets, fallback
+
+    def _last_genes(self, parents: pd.DataFrame) -> np.ndarray:
+        """Per object, the gene it belonged to in the last release that records its parent (genes: itself)."""
+        last_parent = np.full(len(self.ids), -1, dtype=np.int64)
+        p = parents.sort_values(["child", "last"], kind="stable").drop_duplicates("child", keep="last")
+        last_parent[p["child"].to_numpy()] = p["parent"].to_numpy()
+        gene = np.full(len(self.ids), -1, dtype=np.int64)
+        is_gene = self.types == "gene"
+        gene[is_gene] = np.flatnonzero(is_gene)
+        for typ in ("transcript", "translation"):
+            sel = np.flatnonzero((self.types == typ) & (last_parent >= 0))
+            gene[sel] = gene[last_parent[sel]]
+        return gene
+
+    def _descendants(self, obj: int, typ: str) -> list[int]:
+        """Objects of type ``typ`` related to ``obj`` at the target release: itself, its ancestor of that
+        type (translation → transcript) or its descendants (gene → transcripts → translations)."""
+        level = {"gene": 0, "transcript": 1, "translation": 2}
+        while level[self.types[obj]] > level[typ]:
+            parent = self.parent.get(obj)
+            if parent is None or level[self.types[parent]] >= level[self.types[obj]]:
+                return []
+            obj = parent
+        found, frontier = [], [obj]
+        while frontier:
+            found += [o for o in frontier if self.types[o] == typ]
+            frontier = [
+                c
+                for o in frontier
+                if self.types[o] != typ
+                for c in self.children.get(o, ())
+                if level[self.types[c]] > level[self.types[o]]
+            ]
+        return found
+
+    def final(self, obj: int) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+        """(ensembl genes, target ids, fallback used) for an object alive at the target release."""
+        genes, targets, fallback = self.final_genes[obj], self.final_targets[obj], self.final_fallback[obj]
+        return _split(genes), _split(targets), bool(fallback)
+
+    # ------------------------------------------------------------------ starts
+    def answer_start(self, obj: int, lo: float, hi: float) -> Answer:
+        """The answer for one Ensembl object anchored at times ``lo``..``hi``."""
+        key = (obj, lo, hi)
+        memo = self._start_memo.get(key)
+        if memo is not None:
+            return memo
+        found = self.walker.walk(obj, lo, hi)
+        cands = (
+            best_candidates(found) if self.target.strategy == "best" else sorted(found.values(), key=lambda c: c.obj)
+        )
+        if cands:
+            answer = self._answer(cands, None, None)
+        elif self.types[obj] == "gene":
+            answer = self._answer(*self._bridge(obj))
+        elif self.gene_level and self.last_gene[obj] >= 0:
+            gene = int(self.last_gene[obj])
+            via_gene = self.answer_start(gene, lo, hi)
+            answer = replace(
+                via_gene,
+                path_length=None if via_gene.path_length is None else via_gene.path_length + 1,
+                bridge="+".join(b for b in ("parent_gene", via_gene.bridge) if b),
+                bridge_via=";".join(v for v in (f"ensembl_gene/{self.ids[gene]}", via_gene.bridge_via) if v),
+            )
+        else:
+            answer = self._answer([], None, None)
+        self._start_memo[key] = answer
+        return answer
+
+    def _answer(self, cands: list[Candidate], bridge: str | None, via: str | None) -> Answer:
+        genes: set[str] = set()
+        targets: set[str] = set()
+        fallback = False
+        for c in cands:
+            g, t, f = self.final(c.obj)
+            genes.update(g)
+            targets.update(t)
+            fallback |= f
+        return Answer(
+            known=True,
+            ensembl_genes=tuple(sorted(genes)),
+            target_ids=tuple(sorted(targets)),
+            fallback=fallback,
+            path_length=min((c.steps for c in cands), default=None),
+            min_score=min((c.score for c in cands), default=None),
+            bridge=bridge,
+            bridge_via=via,
+        )
+
+    def _bridge(self, obj: int) -> tuple[list[Candidate], str | None, str | None]:
+        """External-name bridge for a gene with no living successor (DESIGN §5), strongest kind first."""
+        if self._bridges is None:
+            self._bridges = _BridgeMaps.build(self.snap, self._xrefs_now, self.alive, self.types, self.pos)
+        for kind, hits in self._bridges.hits(obj):
+            objs = sorted(hits)
+            if objs:
+                via = ";".join(sorted({v for vs in hits.values() for v in vs}))
+                return [Candidate(o, 0.0, 1) for o in objs], kind, via
+        return [], None, None
+
+    # ------------------------------------------------------------------ names
+    def starts_for(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """From name rows (of the keys asked), choose each key's starting nodes.
+
+        Keeps each key's best tier; Ensembl IDs are anchored at ``from_release`` when they existed then,
+        else over their whole life; external names use their links at the release nearest to
+        ``from_release`` (or to the target when no from_release is given), the later one on ties.
+        """
+        if rows.empty:
+            return rows.assign(lo=[], hi=[])
+        rows = rows[rows["tier"] == rows.groupby("kid")["tier"].transform("min")]
+        first, last = rows["first"].to_numpy(), rows["last"].to_numpy()
+        ensembl = (rows["tier"] == TIER_ENSEMBL).to_numpy()
+        frm = self.target.from_release
+        anchor = float(frm if frm is not None else self.target.to_release)
+        clamped = np.clip(anchor, first, last)
+        distance = np.abs(clamped - anchor)
+        lo = np.where(ensembl, first, clamped)
+        hi = np.where(ensembl, last, clamped)
+        if frm is not None:
+            inside = ensembl & (first <= frm) & (frm <= last)
+            lo, hi = np.where(inside, float(frm), lo), np.where(inside, float(frm), hi)
+        rows = rows.assign(lo=lo, hi=hi, _d=np.where(ensembl, 0.0, distance), _c=np.where(ensembl, 0.0, clamped))
+        rows = rows[rows["_d"] == rows.groupby("kid")["_d"].transform("min")]
+        rows = rows[rows["_c"] == rows.groupby("kid")["_c"].transform("max")]
+        return rows.drop(columns=["_d", "_c"])
+
+    def start_answers(self, obj: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> pd.DataFrame:
+        """Answers of distinct starting nodes, as answer columns.
+
+        The common cases are vectorized: an object without ID-changing history that is alive at the target
+        (itself), or a dead transcript/translation whose gene is such an object (its gene, for gene-level
+        targets). Everything else walks the history, the parent gene and the bridges one by one.
+        """
+        n = len(obj)
+        noev = ~self.walker.has_events_mask
+        direct = noev[obj] & self.alive[obj]
+        via_gene = np.zeros(n, dtype=bool)
+        gene = np.full(n, -1, dtype=np.int64)
+        if self.gene_level:
+            gene = self.last_gene[obj]
+            g = np.maximum(gene, 0)
+            via_gene = ~direct & noev[obj] & (self.types[obj] != "gene") & (gene >= 0) & noev[g] & self.alive[g]
+        src = np.where(via_gene, gene, obj)
+        answered = direct | via_gene
+        cols = {
+            "known": np.ones(n, dtype=bool),
+            "ensembl_genes": np.where(answered, self.final_genes[src], "").astype(object),
+            "target_ids": np.where(answered, self.final_targets[src], "").astype(object),
+            "fallback": answered & self.final_fallback[src],
+            "path_length": np.where(direct, 0, np.where(via_gene, 1, -1)),
+            "min_score": np.where(answered, 1.0, np.nan),
+            "bridge": np.where(via_gene, "parent_gene", None).astype(object),
+            "bridge_via": np.where(via_gene, "ensembl_gene/" + self.ids[np.maximum(gene, 0)], None).astype(object),
+        }
+        for i in np.flatnonzero(~answered):
+            a = self.answer_start(int(obj[i]), float(lo[i]), float(hi[i]))
+            cols["ensembl_genes"][i] = ";".join(a.ensembl_genes)
+            cols["target_ids"][i] = ";".join(a.target_ids)
+            cols["fallback"][i] = a.fallback
+            cols["path_length"][i] = -1 if a.path_length is None else a.path_length
+            cols["min_score"][i] = np.nan if a.min_score is None else a.min_score
+            cols["bridge"][i] = a.bridge
+            cols["bridge_via"][i] = a.bridge_via
+        out = pd.DataFrame(cols)
+        out["path_length"] = out["path_length"].astype("Int64").mask(out["path_length"] < 0)
+        out["min_score"] = out["min_score"].astype("Float64")
+        return out
+
+    def resolve_rows(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Answers (one row per key) for name rows (sorted by ``kid``); ``match`` tells how each key matched."""
+        starts = self.starts_for(rows)
+        if starts.empty:
+            return answers_frame(pd.DataFrame(columns=["key", "tier", "node"]), _answers_to_frame({}))
+        obj = starts["obj"].to_numpy(dtype=np.int64)
+        lo_values, lo_code = np.unique(starts["lo"].to_numpy(), return_inverse=True)
+        hi_values, hi_code = np.unique(starts["hi"].to_numpy(), return_inverse=True)
+        combined = (obj * len(lo_values) + lo_code) * len(hi_values) + hi_code
+        start_id, uniq = pd.factorize(combined)
+        u_obj = uniq // (len(lo_values) * len(hi_values))
+        u_lo = lo_values[(uniq // len(hi_values)) % len(lo_values)]
+        u_hi = hi_values[uniq % len(hi_values)]
+        answers = self.start_answers(u_obj, u_lo, u_hi)
+        kid = starts["kid"].to_numpy(dtype=np.int64)
+        pairs = np.unique(np.stack([kid, start_id]), axis=1)  # sorted by kid, then start
+        key_ids, starts_of = group_lists(pairs[0], pairs[1])
+        single = np.fromiter((len(g) == 1 for g in starts_of), dtype=bool, count=len(starts_of))
+        result = answers.iloc[[g[0] for g, one in zip(starts_of, single, strict=True) if one]]
+        result = result.set_axis(key_ids[single])
+        if not single.all():
+            multi = [(k, g) for k, g, one in zip(key_ids, starts_of, single, strict=True) if not one]
+            start_answers = _answers_from_frame(answers, {i for _, g in multi for i in g})
+            merged = {k: merge_answers([start_answers[i] for i in group]) for k, group in multi}
+            result = pd.concat([result, _answers_to_frame(merged)])
+        nodes = starts.drop_duplicates(["kid", "node"])
+        node_kids, node_lists = group_lists(nodes["kid"].to_numpy(dtype=np.int64), nodes["node"].to_numpy(dtype=object))
+        first = starts.drop_duplicates("kid")
+        meta = pd.DataFrame(
+            {
+                "key": first["key"].to_numpy(),
+                "tier": first["tier"].to_numpy(),
+                "node": [";".join(n) for n in node_lists],
+            }
+        )
+        key_of_kid = first["key"].to_numpy()[np.searchsorted(node_kids, result.index.to_numpy())]
+        return answers_frame(meta, result.set_axis(key_of_kid))
+
+    def resolve(self, queries: Iterable[str]) -> pd.DataFrame:
+        """Convert ``queries`` (any names) one row each, in input order; unknown names are 1:0.
+
+        Resolves only the keys these queries can reach, with the same lookup as the resolution index.
+        """
+        from idtrack_core.convert.index import candidate_keys, lookup
+
+        queries = [str(q) for q in queries]
+        exact_keys, lower_keys = candidate_keys(queries)
+        rows = self.names.rows
+        exact = self.resolve_rows(rows[rows["key"].isin(exact_keys)])
+        lowered = self.lowercase_names().rows
+        lower = self.resolve_rows(lowered[lowered["key"].isin(lower_keys)])
+        return lookup(exact, lower, queries)
+
+    def lowercase_names(self) -> NameTable:
+        if self._lowercase is None:
+            self._lowercase = self.names.lowercased()
+        return self._lowercase
+
+
+@dataclass(frozen=True)
+class _BridgeMaps:
+    """Names of the genes alive at the target release, for external-name bridges."""
+
+    own: dict[int, list[tuple[str, str, str]]]  # every xref of an object, any release: (db, accession, label)
+    accession: dict[tuple[str, str], set[int]]
+    label: dict[tuple[str, str], dict[int, str]]  # (db, label) → living obj → its accession
+    synonym: dict[tuple[str, str], set[int]]
+    display: dict[str, str]
+
+    @classmethod
+    def build(
+        cls, snap: Snapshot, xrefs_now: pd.DataFrame, alive: np.ndarray, types: np.ndarray, pos: int
+    ) -> _BridgeMaps:
+        objs = xrefs_now["obj"].to_numpy()
+        living = xrefs_now[alive[objs] & (types[objs] == "gene")]
+        accession: dict[tuple[str, str], set[int]] = defaultdict(set)
+        label: dict[tuple[str, str], dict[int, str]] = defaultdict(dict)
+        cols = [living[c].tolist() for c in ("obj", "db_name", "accession", "label")]
+        for obj, db, acc, lab in zip(*cols, strict=True):
+            if acc != lab:
+                accession[(db, acc)].add(obj)
+            label[(db, lab)][obj] = acc
+        s = snap.tables["synonyms"]
+        s = s[holds_at(s["first"].to_numpy(), s["last"].to_numpy(), pos)]
+        synonym: dict[tuple[str, str], set[int]] = defaultdict(set)
+        m = s.merge(living[["obj", "db_name", "accession", "label"]], on=["db_name", "accession", "label"])
+        for obj, db, syn in zip(m["obj"].tolist(), m["db_name"].tolist(), m["synonym"].tolist(), strict=True):
+            synonym[(db, syn)].add(obj)
+        x = snap.tables["xrefs"]
+        own: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
+        cols = [x[c].tolist() for c in ("obj", "db_name", "accession", "label")]
+        for obj, db, acc, lab in zip(*cols, strict=True):
+            own[obj].append((db, acc, lab))
+        display = dict(zip(x["db_name"], x["db_display_name"], strict=True))
+        return cls(own, accession, label, synonym, display)
+
+    def hits(self, obj: int) -> Iterable[tuple[str, dict[int, set[str]]]]:
+        """Bridge candidates of a retired gene by kind: stable accession, then display label, then synonym."""
+        by_acc: dict[int, set[str]] = defaultdict(set)
+        by_label: dict[int, set[str]] = defaultdict(set)
+        by_syn: dict[int, set[str]] = defaultdict(set)
+        for db, acc, lab in sorted(set(self.own.get(obj, ()))):
+            shown = self.display.get(db, db)
+            if acc != lab:
+                for o in self.accession.get((db, acc), ()):
+                    if o != obj:
+                        by_acc[o].add(f"{shown}/{acc}")
+            for o, living_acc in self.label.get((db, lab), {}).items():
+                no_contradiction = acc == lab or living_acc in (lab, acc)
+                if o != obj and no_contradiction:
+                    by_label[o].add(f"{shown}/{lab}")
+            for o in self.synonym.get((db, lab), ()):
+                if o != obj:
+                    by_syn[o].add(f"{shown}/{lab} (synonym)")
+        yield "accession", by_acc
+        yield "label", by_label
+        yield "synonym", by_syn
+
+
+def group_lists(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, list[list]]:
+    """Rows sorted by key → (distinct keys, list of values per key)."""
+    if len(keys) == 0:
+        return keys, []
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], len(keys)]
+    vals = values.tolist()
+    return keys[starts], [vals[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+
+
+def _split(joined: str) -> tuple[str, ...]:
+    return tuple(joined.split(";")) if joined else ()
+
+
+def _answers_from_frame(answers: pd.DataFrame, rows: Iterable[int]) -> dict[int, Answer]:
+    cols = {c: answers[c].tolist() for c in _ANSWER_COLUMNS}
+    out = {}
+    for i in rows:
+        length, score = cols["path_length"][i], cols["min_score"][i]
+        out[i] = Answer(
+            known=bool(cols["known"][i]),
+            ensembl_genes=_split(cols["ensembl_genes"][i]),
+            target_ids=_split(cols["target_ids"][i]),
+            fallback=bool(cols["fallback"][i]),
+            path_length=None if pd.isna(length) else int(length),
+            min_score=None if pd.isna(score) else float(score),
+            bridge=cols["bridge"][i],
+            bridge_via=cols["bridge_via"][i],
+        )
+    return out
+
+
+_ANSWER_COLUMNS = [
+    "known",
+    "ensembl_genes",
+    "target_ids",
+    "fallback",
+    "path_length",
+    "min_score",
+    "bridge",
+    "bridge_via",
+]
+
+
+def _answers_to_frame(answers: dict[str, Answer]) -> pd.DataFrame:
+    rows = [
+        (
+            a.known,
+            ";".join(a.ensembl_genes),
+            ";".join(a.target_ids),
+            a.fallback,
+            a.path_length,
+            a.min_score,
+            a.bridge,
+            a.bridge_via,
+        )
+        for a in answers.values()
+    ]
+    out = pd.DataFrame(rows, columns=_ANSWER_COLUMNS, index=list(answers))
+    out["path_length"] = pd.array(out["path_length"], dtype="Int64")
+    out["min_score"] = pd.array(out["min_score"], dtype="Float64")
+    return out
+
+
+def _empty_answers() -> pd.DataFrame:
+    return _answers_to_frame({})
+
+
+def answers_frame(meta: pd.DataFrame, answers: pd.DataFrame) -> pd.DataFrame:
+    """Per-key metadata (key, tier, node) + per-key answers → answer columns (with the match ``tier``),
+    indexed by key."""
+    a = answers.reindex(meta["key"].to_numpy())
+    n_targets = a["target_ids"].fillna("").map(lambda t: 0 if not t else t.count(";") + 1).to_numpy()
+    category = np.where(n_targets == 0, "1:0", np.where(n_targets == 1, "1:1", "1:n"))
+    reason = np.where(n_targets == 0, "no_conversion", None)
+    out = pd.DataFrame(
+        {
+            "category": category,
+            "target_ids": a["target_ids"].to_numpy(),
+            "ensembl_genes": a["ensembl_genes"].to_numpy(),
+            "reason": reason,
+            "fallback": a["fallback"].astype(bool).to_numpy(),
+            "tier": meta["tier"].astype("int8").to_numpy(),
+            "matched_node": meta["node"].to_numpy(),
+            "path_length": a["path_length"].to_numpy(),
+            "min_score": a["min_score"].to_numpy(),
+            "bridge": a["bridge"].to_numpy(),
+            "bridge_via": a["bridge_via"].to_numpy(),
+        },
+        index=pd.Index(meta["key"].to_numpy(), name="key"),
+    )
+    out["path_length"] = pd.array(out["path_length"], dtype="Int64")
+    out["min_score"] = pd.array(out["min_score"], dtype="Float64")
+    return out
+
+
+__all__ = ["Answer", "ConversionTarget", "Resolver"]
