@@ -78,6 +78,58 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_ids(args: argparse.Namespace) -> list[str]:
+    ids = list(args.ids)
+    if args.input:
+        with open(args.input, encoding="utf-8") as f:
+            ids += [line.strip() for line in f if line.strip()]
+    if not ids:
+        raise argparse.ArgumentTypeError("give identifiers as arguments or with --input FILE")
+    return ids
+
+
+def _write_table(df, output: str | None) -> None:
+    if output is None:
+        df.to_csv(sys.stdout, index=False)
+    elif output.endswith(".parquet"):
+        from idtrack_core import storage
+
+        storage.atomic_write_bytes(output, storage.parquet_bytes(df))
+    else:
+        from idtrack_core import storage
+
+        storage.atomic_write_bytes(output, df.to_csv(index=False).encode())
+
+
+def summary_line(result) -> str:
+    """One line of 1:1 / 1:n / 1:0 / fallback counts of a conversion result."""
+    counts = result["category"].value_counts()
+    reasons = result["reason"].value_counts()
+    return (
+        f"{len(result):,} ids: 1:1 {counts.get('1:1', 0):,} · 1:n {counts.get('1:n', 0):,} · "
+        f"1:0 {counts.get('1:0', 0):,} (no_corresponding {reasons.get('no_corresponding', 0):,}, "
+        f"no_conversion {reasons.get('no_conversion', 0):,}) · fallback {int(result['fallback'].sum()):,}"
+    )
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from idtrack_core.convert import ConversionTarget
+    from idtrack_core.ensembl import open_source
+    from idtrack_core.workspace import Workspace, convert_with_home
+
+    ids = _read_ids(args)
+    source = open_source(args.source) if args.source else None
+    ws = Workspace(args.home, args.species, args.assembly)
+    to_release = args.to_release
+    if to_release == "latest":
+        to_release = max(ws.available_releases(source))
+    target = ConversionTarget(to_release, args.final_database, args.from_release, args.strategy, args.target_field)
+    result = convert_with_home(ws, source, ids, target)
+    _write_table(result, args.output)
+    print(summary_line(result), file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="idtrack-atlas", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
@@ -100,6 +152,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing mirror at --out")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("convert", help="convert identifiers to a target release and database")
+    p.add_argument("--source", help="dump root URL or mysql://…; omit to use only what --home holds")
+    p.add_argument("--home", required=True, help="folder (or s3://) caching extracts, snapshot and indexes")
+    p.add_argument("--species", required=True)
+    p.add_argument("--assembly", default=None)
+    p.add_argument("--to-release", required=True, type=_release_arg, help="release number or 'latest'")
+    p.add_argument("--from-release", type=int, default=None, help="release the identifiers come from")
+    p.add_argument("--final-database", default="ensembl_gene", help="ensembl_gene or e.g. 'HGNC Symbol'")
+    p.add_argument("--strategy", choices=["best", "all"], default="best")
+    p.add_argument("--target-field", choices=["label", "accession"], default="label")
+    p.add_argument("--input", help="file with one identifier per line")
+    p.add_argument("--output", help="CSV (default: stdout) or .parquet file")
+    p.add_argument("ids", nargs="*", help="identifiers to convert")
+    p.set_defaults(func=cmd_convert)
     return parser
 
 
@@ -110,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Command = args.func
     try:
         return func(args)
-    except IdtrackError as exc:
+    except (IdtrackError, argparse.ArgumentTypeError) as exc:
         print(f"idtrack-atlas: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

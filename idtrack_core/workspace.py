@@ -88,6 +88,15 @@ class Workspace:
             dbs = [d for d in dbs if d.release <= snapshot_release]
         return [self.ensure_extract(source, db) for db in dbs]
 
+    def available_releases(self, source: EnsemblSource | None) -> list[int]:
+        """Releases at the source (or, without a source, cached in the home folder)."""
+        if source is not None:
+            return sorted(d.release for d in source.list_databases(self.species, self.assembly))
+        releases = [int(u.rstrip("/").rsplit("/", 1)[-1]) for u in self.cached_extracts()]
+        if not releases:
+            raise SnapshotError(f"no cached extracts of {self.species} in {storage.redact(self.home)}; give --source")
+        return releases
+
     def cached_extracts(self, snapshot_release: int | None = None) -> list[str]:
         """Extracts already in the home folder (no source access)."""
         fs, root = storage.url_to_fs(

@@ -42,3 +42,15 @@ def human_http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``human_releases`` served over HTTP on 127.0.0.1."""
     with http_server(HUMAN, tmp_path_factory.mktemp("http")) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def human_home(tmp_path_factory: pytest.TempPathFactory):
+    """A home folder holding the six human extracts and their snapshot: (workspace, snapshot URL, snapshot)."""
+    from idtrack_core.ensembl import DumpSource
+    from idtrack_core.workspace import Workspace
+
+    ws = Workspace(str(tmp_path_factory.mktemp("human_home")), "homo_sapiens", "GRCh38")
+    urls = ws.ensure_extracts(DumpSource(str(HUMAN)))
+    url, snap = ws.ensure_snapshot(urls)
+    return ws, url, snap

@@ -1,1 +1,36 @@
-"""."""
+"""Conversion of gene names across releases and databases (DESIGN §5).
+
+``convert(snapshot, ids, to_release, final_database)`` answers a few names directly from a snapshot; a
+:class:`ResolutionIndex` precomputes every name for batch conversion. Result columns: ``RESULT_COLUMNS``
+(``target_ids`` and ``ensembl_genes`` are sorted and ``;``-joined; ``category`` is ``1:1``, ``1:n`` or ``1:0``;
+``reason`` is ``no_corresponding`` or ``no_conversion`` for 1:0; ``fallback`` marks Ensembl gene IDs returned
+for genes without a name in the final database; ``match``/``matched_node`` say how the name was found;
+``path_length``/``min_score``/``bridge``/``bridge_via`` are the evidence).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+
+from idtrack_core.convert.index import ResolutionIndex
+from idtrack_core.convert.resolve import RESULT_COLUMNS, ConversionTarget, Resolver, Strategy
+from idtrack_core.graph.model import Snapshot
+
+
+def convert(
+    snapshot: Snapshot,
+    ids: Iterable[str],
+    to_release: int,
+    final_database: str = "ensembl_gene",
+    from_release: int | None = None,
+    strategy: Strategy = "best",
+    source_databases: tuple[str, ...] | None = None,
+) -> pd.DataFrame:
+    """Convert ``ids`` (one result row each, in order) to ``final_database`` at ``to_release``."""
+    target = ConversionTarget(to_release, final_database, from_release, strategy, "label", source_databases)
+    return Resolver(snapshot, target).resolve(ids)
+
+
+__all__ = ["RESULT_COLUMNS", "ConversionTarget", "ResolutionIndex", "Resolver", "convert"]

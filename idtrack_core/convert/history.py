@@ -33,6 +33,17 @@ class Candidate:
         return (self.score, -self.steps)
 
 
+@dataclass(frozen=True)
+class State:
+    """Being at ``obj`` at ``time``, having come along a path of ``steps`` with minimum ``score``."""
+
+    obj: int
+    time: float
+    score: float
+    steps: int
+    forward: bool
+
+
 class HistoryWalker:
     """Walks ID-changing history events towards ``target`` (a release number of the snapshot)."""
 
@@ -68,40 +79,46 @@ class HistoryWalker:
             if objs:
                 self.has_events_mask[np.fromiter(objs.keys(), dtype=np.int64)] = True
 
-    def walk(self, obj: int, lo: float, hi: float) -> dict[int, Candidate]:
-        """Objects alive at the target reachable from ``obj`` anchored in times ``lo``..``hi``."""
+    def walk(self, obj: int, lo: float, hi: float, visited: list[State] | None = None) -> dict[int, Candidate]:
+        """Objects alive at the target reachable from ``obj`` anchored in times ``lo``..``hi``.
+
+        Every state the walk passes through is appended to ``visited`` when given (for bridges).
+        """
         found: dict[int, Candidate] = {}
         if lo <= self.target:
-            self._search(obj, lo, forward=True, found=found)
+            self.search(State(obj, lo, 1.0, 0, True), found, visited)
         if hi >= self.target:
-            self._search(obj, hi, forward=False, found=found)
+            self.search(State(obj, hi, 1.0, 0, False), found, visited)
         return found
 
-    def _search(self, obj: int, start: float, forward: bool, found: dict[int, Candidate]) -> None:
+    def search(self, start: State, found: dict[int, Candidate], visited: list[State] | None = None) -> None:
+        """Walk from ``start`` in its direction, adding every object alive at the target to ``found``."""
         target = self.target
-        stack = [(obj, start, 1.0, 0)]
+        stack = [start]
         seen: dict[tuple[int, float], tuple[float, int]] = {}
         while stack:
-            y, t, score, steps = stack.pop()
-            state = (y, t)
-            best = seen.get(state)
+            state = stack.pop()
+            y, t, score, steps = state.obj, state.time, state.score, state.steps
+            best = seen.get((y, t))
             if best is not None and best >= (score, -steps):
                 continue
-            seen[state] = (score, -steps)
+            seen[(y, t)] = (score, -steps)
+            if visited is not None:
+                visited.append(state)
             if self.alive[y]:
                 cand = Candidate(y, score, steps)
                 if y not in found or cand.rank > found[y].rank:
                     found[y] = cand
             if steps >= MAX_STEPS:
                 continue
-            if forward:
+            if state.forward:
                 for t0, t1, new, s in self._out.get(y, ()):
                     if t0 >= t and t1 <= target:
-                        stack.append((new, t1, min(score, s), steps + 1))
+                        stack.append(State(new, t1, min(score, s), steps + 1, True))
             else:
                 for t1, t0, old, s in self._in.get(y, ()):
                     if t1 <= t and t0 >= target:
-                        stack.append((old, t0, min(score, s), steps + 1))
+                        stack.append(State(old, t0, min(score, s), steps + 1, False))
 
 
 def best_candidates(found: dict[int, Candidate]) -> list[Candidate]:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from idtrack_core import __version__, storage
 from idtrack_core.convert.names import TIER_ENSEMBL, TIER_SYNONYM, NameTable
@@ -48,43 +49,51 @@ def candidate_keys(queries: Sequence[str]) -> tuple[list[str], list[str]]:
     return list(exact), list(lower)
 
 
-class AnswerTable:
-    """Answer rows of exact and lower-cased keys, stored column-wise as category codes, with hash indexes
-    of the keys. A lookup takes integer codes; no per-query Python work except for unmatched queries'
-    string normalization (done in Arrow)."""
+_STRING_COLUMNS = ("category", "target_ids", "ensembl_genes", "reason", "matched_node", "bridge", "bridge_via")
 
-    def __init__(self, exact: pd.DataFrame, lower: pd.DataFrame) -> None:
-        unknown = pd.DataFrame(
-            {
-                "category": ["1:0"],
-                "target_ids": [""],
-                "ensembl_genes": [""],
-                "reason": ["no_corresponding"],
-                "fallback": [False],
-                "tier": [-1],
-            },
-        )
-        table = pd.concat([exact, lower, unknown], ignore_index=True)
+
+def answer_table(exact: pd.DataFrame, lower: pd.DataFrame) -> pd.DataFrame:
+    """One table of answers: exact keys, then lower-cased keys (``lower``), then one 1:0 row for unknowns.
+
+    String columns are categorical, so the table stores and loads as dictionary codes."""
+    unknown = pd.DataFrame(
+        {
+            "category": ["1:0"],
+            "target_ids": [""],
+            "ensembl_genes": [""],
+            "reason": ["no_corresponding"],
+            "fallback": [False],
+            "tier": [-1],
+        },
+        index=pd.Index([""], name="key"),
+    )
+    table = pd.concat([exact.assign(lower=False), lower.assign(lower=True), unknown.assign(lower=True)])
+    table = table.rename_axis("key").reset_index()
+    for col in _STRING_COLUMNS:
+        table[col] = table[col].astype(object).astype("category")
+    table["fallback"] = table["fallback"].astype(bool)
+    table["tier"] = table["tier"].astype("int8")
+    table["path_length"] = table["path_length"].astype("Int64")
+    table["min_score"] = table["min_score"].astype("Float64")
+    return table
+
+
+class AnswerTable:
+    """Answers as column arrays of category codes, with hash indexes of the exact and lower-cased keys.
+    A lookup takes integer codes; only unmatched queries get string normalization (done in Arrow)."""
+
+    def __init__(self, table: pd.DataFrame) -> None:
         self.unknown_row = len(table) - 1
-        self.columns: dict[str, tuple[np.ndarray, Any]] = {}
-        for col in (
-            "category",
-            "target_ids",
-            "ensembl_genes",
-            "reason",
-            "matched_node",
-            "bridge",
-            "bridge_via",
-        ):
-            codes, categories = pd.factorize(table[col], use_na_sentinel=True)
-            self.columns[col] = (codes.astype(np.int32), pd.Index(categories, dtype=object))
-        self.fallback = table["fallback"].astype(bool).to_numpy()
-        self.path_length = table["path_length"].astype("Int64").array
-        self.min_score = table["min_score"].astype("Float64").array
+        self.columns = {c: (table[c].cat.codes.to_numpy(), table[c].cat.categories) for c in _STRING_COLUMNS}
+        self.fallback = table["fallback"].to_numpy()
+        self.path_length = table["path_length"].array
+        self.min_score = table["min_score"].array
         self.tier = table["tier"].to_numpy()
-        self.exact = pd.Index(exact.index.to_numpy(dtype=object))
-        self.lower = pd.Index(lower.index.to_numpy(dtype=object))
-        self._offset = len(exact)
+        is_lower = table["lower"].to_numpy()
+        self._offset = int(np.argmax(is_lower)) if is_lower.any() else len(table)
+        keys = table["key"].to_numpy(dtype=object)
+        self.exact = pd.Index(keys[: self._offset])
+        self.lower = pd.Index(keys[self._offset : self.unknown_row])
 
     def positions(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Row of each query (the unknown row when unmatched) and how it matched (-1: not at all)."""
@@ -134,15 +143,14 @@ class AnswerTable:
 
 def lookup(exact: pd.DataFrame, lower: pd.DataFrame, queries: Sequence[str]) -> pd.DataFrame:
     """Answer ``queries`` from per-key answer frames (indexed by key, with a ``tier`` column), in order."""
-    return AnswerTable(exact, lower).lookup(list(queries))
+    return AnswerTable(answer_table(exact, lower)).lookup(list(queries))
 
 
 @dataclass(frozen=True, eq=False)
 class ResolutionIndex:
-    """Precomputed answers of one snapshot for one conversion target."""
+    """Precomputed answers of one snapshot for one conversion target (``table``: see :func:`answer_table`)."""
 
-    exact: pd.DataFrame = field(repr=False)
-    lower: pd.DataFrame = field(repr=False)
+    table: pd.DataFrame = field(repr=False)
     manifest: dict[str, Any] = field(repr=False)
 
     @classmethod
@@ -165,10 +173,10 @@ class ResolutionIndex:
             "target_field": t.target_field,
             "source_databases": list(t.source_databases) if t.source_databases else None,
             "rows": {"exact": len(exact), "lower": len(lower)},
-            "categories": exact["category"].value_counts().sort_index().to_dict(),
+            "categories": {k: int(v) for k, v in exact["category"].value_counts().sort_index().items()},
         }
         log.info("resolution index %s built in %.1fs (%d names)", t.key, time.perf_counter() - started, len(exact))
-        return cls(exact, lower, manifest)
+        return cls(answer_table(exact, lower), manifest)
 
     @property
     def target(self) -> ConversionTarget:
@@ -180,7 +188,7 @@ class ResolutionIndex:
 
     @cached_property
     def answers(self) -> AnswerTable:
-        return AnswerTable(self.exact, self.lower)
+        return AnswerTable(self.table)
 
     def lookup(self, queries: Iterable[str]) -> pd.DataFrame:
         """Convert a batch of names: one row per query, in order (see module docstring)."""
@@ -189,18 +197,10 @@ class ResolutionIndex:
         return self.answers.lookup(queries)
 
     def write(self, url: str, **storage_options: Any) -> dict[str, Any]:
-        files = {}
-        tables = {}
-        for name, df in (("exact", self.exact), ("lower", self.lower)):
-            data = storage.parquet_bytes(df.reset_index())
-            files[f"{name}.parquet"] = data
-            tables[name] = {
-                "file": f"{name}.parquet",
-                "rows": len(df),
-                "sha256": hashlib.sha256(data).hexdigest(),
-            }
-        manifest = {**self.manifest, "tables": tables}
-        files[storage.MANIFEST] = storage.json_bytes(manifest)
+        data = storage.parquet_bytes(self.table)
+        table_info = {"file": "answers.parquet", "rows": len(self.table), "sha256": hashlib.sha256(data).hexdigest()}
+        manifest = {**self.manifest, "tables": {"answers": table_info}}
+        files = {"answers.parquet": data, storage.MANIFEST: storage.json_bytes(manifest)}
         storage.publish_dir(url, files, **storage_options)
         return manifest
 
@@ -213,23 +213,8 @@ class ResolutionIndex:
         manifest = storage.read_json(manifest_url, **storage_options)
         if manifest.get("format_version") != INDEX_FORMAT_VERSION:
             raise SnapshotError(f"{storage.redact(url)}: index format {manifest.get('format_version')} unsupported")
-        frames = {}
-        for name in ("exact", "lower"):
-            df = storage.read_parquet(storage.join(url, manifest["tables"][name]["file"]), **storage_options)
-            df = df.astype(
-                {
-                    c: object
-                    for c in (
-                        "target_ids",
-                        "ensembl_genes",
-                        "reason",
-                        "matched_node",
-                        "bridge",
-                        "bridge_via",
-                        "category",
-                    )
-                }
-            )
-            frames[name] = df.set_index("key")
+        fs, path = storage.url_to_fs(storage.join(url, manifest["tables"]["answers"]["file"]), **storage_options)
+        with fs.open(path, "rb") as f:
+            table = pq.read_table(f).to_pandas()
         log.info("resolution index loaded in %.2fs", time.perf_counter() - started)
-        return cls(frames["exact"], frames["lower"], manifest)
+        return cls(table, manifest)

@@ -16,7 +16,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from idtrack_core.convert.history import Candidate, HistoryWalker, best_candidates
+from idtrack_core.convert.bridge import BRIDGE_KINDS, BridgeIndex
+from idtrack_core.convert.history import Candidate, HistoryWalker, State, best_candidates
 from idtrack_core.convert.names import ENSEMBL_SOURCE, TIER_ENSEMBL, NameTable
 from idtrack_core.errors import ConversionInputError
 from idtrack_core.graph.intervals import holds_at
@@ -37,8 +38,8 @@ RESULT_COLUMNS = [
     "ensembl_genes",
     "reason",
     "fallback",
-    "match",
     "matched_node",
+    "match",
     "path_length",
     "min_score",
     "bridge",
@@ -172,7 +173,7 @@ class Resolver:
         self.last_gene = self._last_genes(snap.tables["parents"])
         self.final_genes, self.final_targets, self.final_fallback = self._final_arrays()
         self.walker = HistoryWalker(snap, self.target.to_release, self.alive)
-        self._bridges: _BridgeMaps | None = None
+        self._bridges: BridgeIndex | None = None
         self._lowercase: NameTable | None = None
         self._start_memo: dict[tuple[int, float, float], Answer] = {}
 
@@ -261,15 +262,10 @@ class Resolver:
         memo = self._start_memo.get(key)
         if memo is not None:
             return memo
-        found = self.walker.walk(obj, lo, hi)
-        cands = (
-            best_candidates(found) if self.target.strategy == "best" else sorted(found.values(), key=lambda c: c.obj)
-        )
-        if cands:
-            answer = self._answer(cands, None, None)
-        elif self.types[obj] == "gene":
-            answer = self._answer(*self._bridge(obj))
-        elif self.gene_level and self.last_gene[obj] >= 0:
+        visited: list[State] = []
+        found = self.walker.walk(obj, lo, hi, visited)
+        bridge = via = None
+        if not found and self.types[obj] != "gene" and self.gene_level and self.last_gene[obj] >= 0:
             gene = int(self.last_gene[obj])
             via_gene = self.answer_start(gene, lo, hi)
             answer = replace(
@@ -278,8 +274,15 @@ class Resolver:
                 bridge="+".join(b for b in ("parent_gene", via_gene.bridge) if b),
                 bridge_via=";".join(v for v in (f"ensembl_gene/{self.ids[gene]}", via_gene.bridge_via) if v),
             )
-        else:
-            answer = self._answer([], None, None)
+            self._start_memo[key] = answer
+            return answer
+        if not found or self.target.strategy == "all":
+            bridged, bridge, via = self._bridge([s for s in visited if not self.alive[s.obj]])
+            found = {**bridged, **found}
+        cands = (
+            best_candidates(found) if self.target.strategy == "best" else sorted(found.values(), key=lambda c: c.obj)
+        )
+        answer = self._answer(cands, bridge, via)
         self._start_memo[key] = answer
         return answer
 
@@ -303,42 +306,56 @@ class Resolver:
             bridge_via=via,
         )
 
-    def _bridge(self, obj: int) -> tuple[list[Candidate], str | None, str | None]:
-        """External-name bridge for a gene with no living successor (DESIGN §5), strongest kind first."""
+    def _bridge(self, dead_ends: list[State]) -> tuple[dict[int, Candidate], str | None, str | None]:
+        """External-name bridges from the dead ends of a walk, strongest kind first (see ``bridge``).
+
+        ``strategy="best"`` bridges only when history reached nothing alive; ``"all"`` also bridges the
+        dead-end branches of a walk that did."""
         if self._bridges is None:
-            self._bridges = _BridgeMaps.build(self.snap, self._xrefs_now, self.alive, self.types, self.pos)
-        for kind, hits in self._bridges.hits(obj):
-            objs = sorted(hits)
-            if objs:
-                via = ";".join(sorted({v for vs in hits.values() for v in vs}))
-                return [Candidate(o, 0.0, 1) for o in objs], kind, via
-        return [], None, None
+            self._bridges = BridgeIndex(self.snap)
+        starts = {(s.obj, s.time, s.forward): s for s in dead_ends if self.types[s.obj] == "gene"}
+        for kind in BRIDGE_KINDS:
+            found: dict[int, Candidate] = {}
+            vias: set[str] = set()
+            for (obj, time, forward), state in sorted(starts.items()):
+                for hop in self._bridges.targets(obj, kind, time, self.walker.target):
+                    before = dict(found)
+                    self.walker.search(State(hop.obj, hop.time, state.score, state.steps + 1, forward), found)
+                    if found != before:
+                        vias.add(hop.via)
+            if found:
+                return found, kind, ";".join(sorted(vias))
+        return {}, None, None
 
     # ------------------------------------------------------------------ names
     def starts_for(self, rows: pd.DataFrame) -> pd.DataFrame:
         """From name rows (of the keys asked), choose each key's starting nodes.
 
-        Keeps each key's best tier; Ensembl IDs are anchored at ``from_release`` when they existed then,
-        else over their whole life; external names use their links at the release nearest to
-        ``from_release`` (or to the target when no from_release is given), the later one on ties.
+        External names count at the release nearest to the anchor (``from_release``, else the target) at
+        which they hold; among the links nearest the anchor the best tier wins (Ensembl ID, then primary
+        name, then synonym), then the later release. Ensembl IDs are anchored at ``from_release`` when they
+        existed then, else over their whole life.
         """
         if rows.empty:
             return rows.assign(lo=[], hi=[])
-        rows = rows[rows["tier"] == rows.groupby("kid")["tier"].transform("min")]
         first, last = rows["first"].to_numpy(), rows["last"].to_numpy()
         ensembl = (rows["tier"] == TIER_ENSEMBL).to_numpy()
         frm = self.target.from_release
         anchor = float(frm if frm is not None else self.target.to_release)
         clamped = np.clip(anchor, first, last)
-        distance = np.abs(clamped - anchor)
         lo = np.where(ensembl, first, clamped)
         hi = np.where(ensembl, last, clamped)
         if frm is not None:
             inside = ensembl & (first <= frm) & (frm <= last)
             lo, hi = np.where(inside, float(frm), lo), np.where(inside, float(frm), hi)
-        rows = rows.assign(lo=lo, hi=hi, _d=np.where(ensembl, 0.0, distance), _c=np.where(ensembl, 0.0, clamped))
-        rows = rows[rows["_d"] == rows.groupby("kid")["_d"].transform("min")]
-        rows = rows[rows["_c"] == rows.groupby("kid")["_c"].transform("max")]
+        rows = rows.assign(
+            lo=lo,
+            hi=hi,
+            _d=np.where(ensembl, 0.0, np.abs(clamped - anchor)),
+            _c=np.where(ensembl, 0.0, clamped),
+        )
+        for col, how in (("_d", "min"), ("tier", "min"), ("_c", "max")):
+            rows = rows[rows[col] == rows.groupby("kid")[col].transform(how)]
         return rows.drop(columns=["_d", "_c"])
 
     def start_answers(self, obj: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> pd.DataFrame:
@@ -440,66 +457,6 @@ class Resolver:
         if self._lowercase is None:
             self._lowercase = self.names.lowercased()
         return self._lowercase
-
-
-@dataclass(frozen=True)
-class _BridgeMaps:
-    """Names of the genes alive at the target release, for external-name bridges."""
-
-    own: dict[int, list[tuple[str, str, str]]]  # every xref of an object, any release: (db, accession, label)
-    accession: dict[tuple[str, str], set[int]]
-    label: dict[tuple[str, str], dict[int, str]]  # (db, label) → living obj → its accession
-    synonym: dict[tuple[str, str], set[int]]
-    display: dict[str, str]
-
-    @classmethod
-    def build(
-        cls, snap: Snapshot, xrefs_now: pd.DataFrame, alive: np.ndarray, types: np.ndarray, pos: int
-    ) -> _BridgeMaps:
-        objs = xrefs_now["obj"].to_numpy()
-        living = xrefs_now[alive[objs] & (types[objs] == "gene")]
-        accession: dict[tuple[str, str], set[int]] = defaultdict(set)
-        label: dict[tuple[str, str], dict[int, str]] = defaultdict(dict)
-        cols = [living[c].tolist() for c in ("obj", "db_name", "accession", "label")]
-        for obj, db, acc, lab in zip(*cols, strict=True):
-            if acc != lab:
-                accession[(db, acc)].add(obj)
-            label[(db, lab)][obj] = acc
-        s = snap.tables["synonyms"]
-        s = s[holds_at(s["first"].to_numpy(), s["last"].to_numpy(), pos)]
-        synonym: dict[tuple[str, str], set[int]] = defaultdict(set)
-        m = s.merge(living[["obj", "db_name", "accession", "label"]], on=["db_name", "accession", "label"])
-        for obj, db, syn in zip(m["obj"].tolist(), m["db_name"].tolist(), m["synonym"].tolist(), strict=True):
-            synonym[(db, syn)].add(obj)
-        x = snap.tables["xrefs"]
-        own: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
-        cols = [x[c].tolist() for c in ("obj", "db_name", "accession", "label")]
-        for obj, db, acc, lab in zip(*cols, strict=True):
-            own[obj].append((db, acc, lab))
-        display = dict(zip(x["db_name"], x["db_display_name"], strict=True))
-        return cls(own, accession, label, synonym, display)
-
-    def hits(self, obj: int) -> Iterable[tuple[str, dict[int, set[str]]]]:
-        """Bridge candidates of a retired gene by kind: stable accession, then display label, then synonym."""
-        by_acc: dict[int, set[str]] = defaultdict(set)
-        by_label: dict[int, set[str]] = defaultdict(set)
-        by_syn: dict[int, set[str]] = defaultdict(set)
-        for db, acc, lab in sorted(set(self.own.get(obj, ()))):
-            shown = self.display.get(db, db)
-            if acc != lab:
-                for o in self.accession.get((db, acc), ()):
-                    if o != obj:
-                        by_acc[o].add(f"{shown}/{acc}")
-            for o, living_acc in self.label.get((db, lab), {}).items():
-                no_contradiction = acc == lab or living_acc in (lab, acc)
-                if o != obj and no_contradiction:
-                    by_label[o].add(f"{shown}/{lab}")
-            for o in self.synonym.get((db, lab), ()):
-                if o != obj:
-                    by_syn[o].add(f"{shown}/{lab} (synonym)")
-        yield "accession", by_acc
-        yield "label", by_label
-        yield "synonym", by_syn
 
 
 def group_lists(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, list[list]]:
