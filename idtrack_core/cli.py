@@ -113,20 +113,67 @@ def summary_line(result) -> str:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from idtrack_core.convert import ConversionTarget
     from idtrack_core.ensembl import open_source
     from idtrack_core.workspace import Workspace, convert_with_home
 
     ids = _read_ids(args)
     source = open_source(args.source) if args.source else None
     ws = Workspace(args.home, args.species, args.assembly)
+    result = convert_with_home(ws, source, ids, _target_from(args, ws, source))
+    _write_table(result, args.output)
+    print(summary_line(result), file=sys.stderr)
+    return 0
+
+
+def _study_arg(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"--study expects NAME=PATH, not {text!r}")
+    return name, path
+
+
+def _target_from(args: argparse.Namespace, ws, source):
+    from idtrack_core.convert import ConversionTarget
+
     to_release = args.to_release
     if to_release == "latest":
         to_release = max(ws.available_releases(source))
-    target = ConversionTarget(to_release, args.final_database, args.from_release, args.strategy, args.target_field)
-    result = convert_with_home(ws, source, ids, target)
-    _write_table(result, args.output)
-    print(summary_line(result), file=sys.stderr)
+    return ConversionTarget(to_release, args.final_database, args.from_release, args.strategy, args.target_field)
+
+
+def cmd_harmonize(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from idtrack_core.ensembl import open_source
+    from idtrack_core.harmonize.pipeline import harmonize
+    from idtrack_core.harmonize.plan import HarmonizationPolicy
+    from idtrack_core.workspace import Workspace, index_with_home
+
+    studies = dict(args.study)
+    if len(studies) != len(args.study):
+        raise argparse.ArgumentTypeError("each --study NAME must be unique")
+    source = open_source(args.source) if args.source else None
+    ws = Workspace(args.home, args.species, args.assembly)
+    index = index_with_home(ws, source, _target_from(args, ws, source))
+    policy = HarmonizationPolicy(args.one_to_many, args.many_to_one, not args.drop_consistent_failures)
+    with tqdm(total=len(studies), desc="matching studies", unit="study", file=sys.stderr) as bar:
+        result = harmonize(
+            studies,
+            index.lookup,
+            out=args.out,
+            mode=args.mode,
+            policy=policy,
+            obs_columns=[c for c in args.obs_columns.split(",") if c],
+            progress=lambda name: (bar.set_postfix_str(name), bar.update()),
+        )
+    table = result.diagnostics_table
+    print(table.to_string())
+    for study, reason in result.plan.excluded_studies.items():
+        print(f"left out: {study} ({reason})", file=sys.stderr)
+    merged = result.merged[args.mode]
+    print(f"{args.mode} atlas: {merged.n_obs:,} cells × {merged.n_vars:,} features → {args.out}", file=sys.stderr)
+    if args.report:
+        _write_table(table.reset_index(), args.report)
     return 0
 
 
@@ -154,6 +201,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("convert", help="convert identifiers to a target release and database")
+    _add_target_args(p)
+    p.add_argument("--input", help="file with one identifier per line")
+    p.add_argument("--output", help="CSV (default: stdout) or .parquet file")
+    p.add_argument("ids", nargs="*", help="identifiers to convert")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("harmonize", help="harmonize the features of several .h5ad studies and merge them")
+    _add_target_args(p)
+    p.add_argument("--study", action="append", type=_study_arg, required=True, help="NAME=PATH or NAME=URL")
+    p.add_argument("--mode", choices=["union", "intersect"], default="union")
+    p.add_argument("--out", required=True, help="output .h5ad (local path or s3://)")
+    p.add_argument("--report", help="write the per-study diagnostics table here (CSV or .parquet)")
+    p.add_argument("--one-to-many", choices=["drop", "keep_all", "collapse"], default="collapse")
+    p.add_argument("--many-to-one", choices=["sum", "first", "drop"], default="sum")
+    p.add_argument("--drop-consistent-failures", action="store_true", help="drop names failing in every study")
+    p.add_argument("--obs-columns", default="", help="comma-separated obs columns to keep")
+    p.set_defaults(func=cmd_harmonize)
+    return parser
+
+
+def _add_target_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", help="dump root URL or mysql://…; omit to use only what --home holds")
     p.add_argument("--home", required=True, help="folder (or s3://) caching extracts, snapshot and indexes")
     p.add_argument("--species", required=True)
@@ -163,11 +231,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--final-database", default="ensembl_gene", help="ensembl_gene or e.g. 'HGNC Symbol'")
     p.add_argument("--strategy", choices=["best", "all"], default="best")
     p.add_argument("--target-field", choices=["label", "accession"], default="label")
-    p.add_argument("--input", help="file with one identifier per line")
-    p.add_argument("--output", help="CSV (default: stdout) or .parquet file")
-    p.add_argument("ids", nargs="*", help="identifiers to convert")
-    p.set_defaults(func=cmd_convert)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

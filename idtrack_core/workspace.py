@@ -162,6 +162,16 @@ class Workspace:
         return index
 
 
+def index_with_home(
+    ws: Workspace, source: EnsemblSource | None, target: ConversionTarget, snapshot_release: int | None = None
+) -> ResolutionIndex:
+    """The resolution index for ``target``, (re)building extracts, snapshot and index in the home folder as
+    needed; ``source=None`` uses the cached extracts only."""
+    urls = ws.ensure_extracts(source, snapshot_release) if source is not None else ws.cached_extracts(snapshot_release)
+    snapshot_url, snap = ws.ensure_snapshot(urls, load=False)
+    return ws.ensure_index(snapshot_url, target, snap)
+
+
 def convert_with_home(
     ws: Workspace,
     source: EnsemblSource | None,
@@ -169,7 +179,5 @@ def convert_with_home(
     target: ConversionTarget,
     snapshot_release: int | None = None,
 ) -> pd.DataFrame:
-    """Convert ``ids`` using (and filling) the home folder; ``source=None`` uses cached extracts only."""
-    urls = ws.ensure_extracts(source, snapshot_release) if source is not None else ws.cached_extracts(snapshot_release)
-    snapshot_url, snap = ws.ensure_snapshot(urls, load=False)
-    return ws.ensure_index(snapshot_url, target, snap).lookup(ids)
+    """Convert ``ids`` using (and filling) the home folder."""
+    return index_with_home(ws, source, target, snapshot_release).lookup(ids)

@@ -54,3 +54,11 @@ def human_home(tmp_path_factory: pytest.TempPathFactory):
     urls = ws.ensure_extracts(DumpSource(str(HUMAN)))
     url, snap = ws.ensure_snapshot(urls)
     return ws, url, snap
+
+
+@pytest.fixture(scope="session")
+def human_hgnc_index(human_home):
+    """The resolution index of the human snapshot for release 114, HGNC Symbol."""
+    from idtrack_core.convert import ConversionTarget, ResolutionIndex
+
+    return ResolutionIndex.build(human_home[2], ConversionTarget(114, "HGNC Symbol"))

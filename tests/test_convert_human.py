@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import pytest
 
-from idtrack_core.convert import ConversionTarget, ResolutionIndex, convert
+from idtrack_core.convert import convert
 
 from conftest import HUMAN, HUMAN_RELEASES
 
@@ -39,8 +39,8 @@ def snap(human_home):
 
 
 @pytest.fixture(scope="module")
-def hgnc_index(snap):
-    return ResolutionIndex.build(snap, ConversionTarget(114, "HGNC Symbol"))
+def hgnc_index(human_hgnc_index):
+    return human_hgnc_index
 
 
 def test_seed_example_to_hgnc_symbols(hgnc_index):

@@ -66,17 +66,25 @@ class StudyLayout:
     target_index
         int64, one entry per study feature in ``var`` order: its position in the atlas ``var``; ``-1``
         drops it. Several features with the same target are summed.
+    copies
+        int64 array of shape ``(k, 2)``: extra ``(study feature, atlas position)`` pairs, for a feature whose
+        values go to several atlas features (a 1→n "keep all" policy). Empty by default.
     """
 
     name: str
     url: str
     target_index: np.ndarray
+    copies: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
 
     def __post_init__(self) -> None:
         target = np.asarray(self.target_index)
         if target.ndim != 1 or not (np.issubdtype(target.dtype, np.integer) or target.size == 0):
             raise ValueError(f"study {self.name!r}: target_index must be a 1-d integer array")
         object.__setattr__(self, "target_index", target.astype(np.int64, copy=False))
+        copies = np.asarray(self.copies, dtype=np.int64).reshape(-1, 2)
+        if copies.size and (copies.min() < 0 or copies[:, 0].max() >= target.size):
+            raise ValueError(f"study {self.name!r}: copies must pair existing features with atlas positions")
+        object.__setattr__(self, "copies", copies)
 
 
 @dataclass(frozen=True)
@@ -279,6 +287,8 @@ def _check_arguments(
     for s in studies:
         if s.target_index.size and (s.target_index.min() < -1 or s.target_index.max() >= n_vars):
             raise ValueError(f"study {s.name!r}: target_index values must lie in [-1, {n_vars})")
+        if s.copies.size and s.copies[:, 1].max() >= n_vars:
+            raise ValueError(f"study {s.name!r}: copies point beyond the {n_vars} atlas features")
 
 
 def _prepare(
@@ -449,7 +459,7 @@ def _stream_study(
     storage_options: Mapping[str, Any],
 ) -> int:
     name, shown = p.layout.name, redact(p.layout.url)
-    columns = _ColumnMap.build(p.layout.target_index, n_vars)
+    columns = _ColumnMap.build(p.layout.target_index, n_vars, p.layout.copies)
     log.info(
         "study %s: %d cells, %d/%d features kept, X %s %s, from %s",
         name,
@@ -495,14 +505,19 @@ class _ColumnMap:
     in_study_order: bool  # features dropped but the kept ones keep their order: select columns
 
     @classmethod
-    def build(cls, target_index: np.ndarray, n_vars: int) -> _ColumnMap:
+    def build(cls, target_index: np.ndarray, n_vars: int, copies: np.ndarray | None = None) -> _ColumnMap:
         kept = np.flatnonzero(target_index >= 0)
-        order = kept[np.argsort(target_index[kept], kind="stable")]
+        features, targets = kept, target_index[kept]
+        if copies is not None and copies.size:  # a feature read more than once (1→n "keep all")
+            features = np.concatenate([features, copies[:, 0]])
+            targets = np.concatenate([targets, copies[:, 1]])
+        sort = np.argsort(targets, kind="stable")
+        order = features[sort]
         index_dtype = np.int32 if n_vars < np.iinfo(np.int32).max else np.int64
         in_order = bool(np.all(np.diff(order) > 0))
         return cls(
             order=order,
-            targets=target_index[order].astype(index_dtype),
+            targets=targets[sort].astype(index_dtype),
             n_vars=n_vars,
             keeps_all_in_order=in_order and order.size == target_index.size,
             in_study_order=in_order,

@@ -1,0 +1,236 @@
+"""The harmonization plan: from per-study matchings to one atlas feature space (DESIGN §6).
+
+Atlas features are Ensembl genes at the target release (plus, optionally, names that failed conversion
+in every study yet appear in all of them, such as ERCC spike-ins). Policies, all reported:
+
+- 1→n (a feature reaching several genes): ``drop`` it; ``keep_all`` (its values go to every gene); or
+  ``collapse`` to one gene, by this rule: the gene whose name in the final database equals the feature
+  name (case-insensitively), else the smallest Ensembl gene ID.
+- n→1 (several features of one study reaching one gene): ``sum`` their values; keep the ``first`` in the
+  study's var order; or ``drop`` them all.
+
+The plan's ``mapping`` table (study, feature, feature_position, atlas_id, rule) is the single source of
+truth; per-mode var tables and merge layouts are derived from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from idtrack_core.errors import StudyInputError
+from idtrack_core.harmonize.merge import StudyLayout
+
+OneToMany = Literal["drop", "keep_all", "collapse"]
+ManyToOne = Literal["sum", "first", "drop"]
+Mode = Literal["union", "intersect"]
+COLLAPSE_RULE = "gene whose final-database name equals the feature name (case-insensitive), else smallest gene ID"
+
+
+@dataclass(frozen=True)
+class HarmonizationPolicy:
+    """How ambiguous matches are handled (see module docstring)."""
+
+    one_to_many: OneToMany = "collapse"
+    many_to_one: ManyToOne = "sum"
+    keep_consistent_failures: bool = True
+
+    def __post_init__(self) -> None:
+        if self.one_to_many not in ("drop", "keep_all", "collapse"):
+            raise ValueError(f"one_to_many must be drop, keep_all or collapse, not {self.one_to_many!r}")
+        if self.many_to_one not in ("sum", "first", "drop"):
+            raise ValueError(f"many_to_one must be sum, first or drop, not {self.many_to_one!r}")
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "one_to_many": self.one_to_many + (f" ({COLLAPSE_RULE})" if self.one_to_many == "collapse" else ""),
+            "many_to_one": self.many_to_one,
+            "keep_consistent_failures": str(self.keep_consistent_failures),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class HarmonizationPlan:
+    """The atlas feature space and how each study's features map onto it.
+
+    - ``var``: index = atlas feature (Ensembl gene ID at the target release, or a kept unconverted name);
+      ``converted_id`` (name in the final database), ``kind`` (``ensembl_gene``/``unconverted``),
+      ``converted_id_<study>`` (the study's feature names mapped there, ``;``-joined), ``n_studies``,
+      ``intersection`` (present in every included study). Sorted by index.
+    - ``presence``: the study × feature presence matrix (index = atlas features, one bool column per study).
+    - ``mapping``: study, feature, feature_position, atlas_id, rule (``1:1``, ``1:n <policy>``, ``n:1 <policy>``,
+      ``consistent_failure``).
+    - ``conversion_failed_identifiers``: per study, its 1:0 features (sorted).
+    - ``conversion_failed_but_consistent_identifiers``: 1:0 in every study and present in all (sorted).
+    - ``multiple_ensembl``: the 1→n features: study, feature, genes, policy, kept.
+    - ``n_to_one``: the n→1 groups: study, atlas_id, features, policy, kept.
+    - ``excluded_studies``: study → reason (e.g. no feature converted).
+    """
+
+    var: pd.DataFrame
+    presence: pd.DataFrame
+    mapping: pd.DataFrame
+    policy: HarmonizationPolicy
+    studies: tuple[str, ...]
+    conversion_failed_identifiers: dict[str, list[str]] = field(default_factory=dict)
+    conversion_failed_but_consistent_identifiers: list[str] = field(default_factory=list)
+    multiple_ensembl: pd.DataFrame = field(default_factory=pd.DataFrame)
+    n_to_one: pd.DataFrame = field(default_factory=pd.DataFrame)
+    excluded_studies: dict[str, str] = field(default_factory=dict)
+
+    def var_for(self, mode: Mode) -> pd.DataFrame:
+        """The atlas var of a union (every feature) or intersect (features present in every study)."""
+        if mode == "union":
+            return self.var
+        if mode == "intersect":
+            return self.var[self.var["intersection"]]
+        raise ValueError(f"mode must be 'union' or 'intersect', not {mode!r}")
+
+    def layouts(self, mode: Mode, urls: Mapping[str, str], n_features: Mapping[str, int]) -> list[StudyLayout]:
+        """Merge layouts of the included studies for ``mode`` (``n_features``: each study's var length)."""
+        var = self.var_for(mode)
+        position = pd.Series(np.arange(len(var)), index=var.index)
+        out = []
+        for study in self.studies:
+            if study in self.excluded_studies:
+                continue
+            m = self.mapping[(self.mapping["study"] == study) & self.mapping["atlas_id"].isin(var.index)]
+            m = m.assign(pos=position.reindex(m["atlas_id"]).to_numpy(dtype=np.int64))
+            first = ~m.duplicated("feature_position")
+            target = np.full(n_features[study], -1, dtype=np.int64)
+            target[m.loc[first, "feature_position"].to_numpy()] = m.loc[first, "pos"].to_numpy()
+            copies = m.loc[~first, ["feature_position", "pos"]].to_numpy(dtype=np.int64)
+            out.append(StudyLayout(study, urls[study], target, copies))
+        return out
+
+
+def build_plan(
+    matchings: Mapping[str, pd.DataFrame],
+    gene_names: Mapping[str, str],
+    policy: HarmonizationPolicy | None = None,
+) -> HarmonizationPlan:
+    """Plan the atlas from per-study matching tables (study order is kept).
+
+    ``gene_names`` maps each Ensembl gene reached to its name in the final database (``converted_id``).
+    """
+    policy = policy or HarmonizationPolicy()
+    if not matchings:
+        raise StudyInputError("no studies to harmonize")
+    studies = tuple(matchings)
+    pairs, multiple = [], []
+    failed: dict[str, list[str]] = {}
+    for study, m in matchings.items():
+        genes = m["ensembl_genes"].fillna("").str.split(";").map(lambda g: sorted(x for x in g if x))
+        failed[study] = sorted(m.loc[genes.map(len) == 0, "feature"].astype(str))
+        for pos, (feature, gs) in enumerate(zip(m["feature"].astype(str), genes, strict=True)):
+            if len(gs) == 1:
+                pairs.append((study, feature, pos, gs[0], "1:1"))
+            elif len(gs) > 1:
+                kept = _one_to_many(feature, gs, gene_names, policy.one_to_many)
+                multiple.append((study, feature, ";".join(gs), policy.one_to_many, ";".join(kept)))
+                pairs += [(study, feature, pos, g, f"1:n {policy.one_to_many}") for g in kept]
+    mapping = pd.DataFrame(pairs, columns=["study", "feature", "feature_position", "atlas_id", "rule"])
+    mapping = mapping.astype({"feature_position": "int64"})
+    mapping, n_to_one = _many_to_one(mapping, policy.many_to_one)
+    consistent = _consistent_failures(matchings, failed)
+    if policy.keep_consistent_failures and consistent:
+        extra = [
+            (
+                study,
+                name,
+                int(np.flatnonzero(m["feature"].astype(str).to_numpy() == name)[0]),
+                name,
+                "consistent_failure",
+            )
+            for study, m in matchings.items()
+            for name in consistent
+        ]
+        mapping = pd.concat([mapping, pd.DataFrame(extra, columns=mapping.columns)], ignore_index=True)
+    excluded = {s: "no feature converted" for s in studies if not (mapping["study"] == s).any()}
+    included = [s for s in studies if s not in excluded]
+    if not included:
+        raise StudyInputError(f"no study has any converted feature: {', '.join(studies)}")
+    mapping = mapping.sort_values(["study", "feature_position", "atlas_id"], kind="stable").reset_index(drop=True)
+    var, presence = _var_table(mapping, gene_names, consistent if policy.keep_consistent_failures else [], included)
+    return HarmonizationPlan(
+        var=var,
+        presence=presence,
+        mapping=mapping,
+        policy=policy,
+        studies=studies,
+        conversion_failed_identifiers=failed,
+        conversion_failed_but_consistent_identifiers=consistent,
+        multiple_ensembl=pd.DataFrame(multiple, columns=["study", "feature", "genes", "policy", "kept"]),
+        n_to_one=n_to_one,
+        excluded_studies=excluded,
+    )
+
+
+def _one_to_many(feature: str, genes: list[str], gene_names: Mapping[str, str], policy: OneToMany) -> list[str]:
+    if policy == "drop":
+        return []
+    if policy == "keep_all":
+        return genes
+    same_name = [g for g in genes if feature.lower() in str(gene_names.get(g, "")).lower().split(";")]
+    return [min(same_name or genes)]
+
+
+def _many_to_one(mapping: pd.DataFrame, policy: ManyToOne) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Apply the n→1 policy; return the mapping and a report of the groups."""
+    group = mapping.groupby(["study", "atlas_id"])["feature_position"]
+    size = group.transform("size")
+    shared = mapping[size > 1]
+    if policy == "first":
+        keep = (size == 1) | (mapping["feature_position"] == group.transform("min"))
+    elif policy == "drop":
+        keep = size == 1
+    else:
+        keep = pd.Series(True, index=mapping.index)
+    report = (
+        shared.sort_values(["study", "atlas_id", "feature_position"])
+        .groupby(["study", "atlas_id"], sort=True)
+        .agg(features=("feature", ";".join))
+        .reset_index()
+    )
+    kept = mapping[keep & (size > 1)].groupby(["study", "atlas_id"])["feature"].agg(";".join)
+    report["policy"] = policy
+    report["kept"] = [kept.get((s, a), "") for s, a in zip(report["study"], report["atlas_id"], strict=True)]
+    mapping = mapping[keep].copy()
+    mapping.loc[(size > 1)[keep], "rule"] = f"n:1 {policy}"
+    return mapping, report
+
+
+def _consistent_failures(matchings: Mapping[str, pd.DataFrame], failed: Mapping[str, list[str]]) -> list[str]:
+    """Names that failed conversion in every study and are present in all of them (e.g. spike-ins); with a
+    single study nothing is "consistent"."""
+    if len(failed) < 2:
+        return []
+    sets = [set(v) for v in failed.values()]
+    common = set.intersection(*sets) if sets else set()
+    present = [set(m["feature"].astype(str)) for m in matchings.values()]
+    return sorted(n for n in common if all(n in p for p in present))
+
+
+def _var_table(
+    mapping: pd.DataFrame, gene_names: Mapping[str, str], consistent: list[str], studies: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ids = sorted(set(mapping["atlas_id"]))
+    presence = pd.DataFrame(False, index=pd.Index(ids, name="atlas_id"), columns=studies)
+    for study in studies:
+        presence.loc[sorted(set(mapping.loc[mapping["study"] == study, "atlas_id"])), study] = True
+    unconverted = set(consistent)
+    var = pd.DataFrame(index=pd.Index(ids, name="atlas_id"))
+    var["converted_id"] = [None if i in unconverted else gene_names.get(i, i) for i in ids]
+    var["kind"] = ["unconverted" if i in unconverted else "ensembl_gene" for i in ids]
+    for study in studies:
+        names = (
+            mapping[mapping["study"] == study].groupby("atlas_id")["feature"].agg(lambda f: ";".join(sorted(set(f))))
+        )
+        var[f"converted_id_{study}"] = names.reindex(var.index).astype(object).where(lambda s: s.notna(), None)
+    var["n_studies"] = presence.sum(axis=1).astype("int64")
+    var["intersection"] = presence.all(axis=1)
+    return var, presence

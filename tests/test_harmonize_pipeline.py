@@ -1,0 +1,311 @@
+"""Harmonization of a real h5ad with studies in other identifier styles: matchings, plan, union/intersect."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from idtrack_core import cli
+from idtrack_core.errors import StudyInputError
+from idtrack_core.harmonize.matchings import Thresholds, diagnose, match_features
+from idtrack_core.harmonize.pipeline import harmonize
+from idtrack_core.harmonize.plan import HarmonizationPolicy
+
+from conftest import HEART_H5AD, HUMAN
+
+OBS = ["cell_type_ontology_term_id", "batchA", "only_in_symbols"]
+
+
+def release_table(release: int, table: str) -> list[list[str]]:
+    path = HUMAN / f"release-{release}" / "mysql" / f"homo_sapiens_core_{release}_38" / f"{table}.txt.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [line.rstrip("\n").split("\t") for line in f]
+
+
+@pytest.fixture(scope="module")
+def files_114() -> dict[str, dict]:
+    """From the release-114 dump files: gene → HGNC symbol and gene → version."""
+    genes = {r[0]: (r[12], r[13]) for r in release_table(114, "gene")}
+    hgnc = {r[0]: r[3] for r in release_table(114, "xref") if r[1] == "1100"}
+    symbol: dict[str, set[str]] = {}
+    for r in release_table(114, "object_xref"):
+        if r[3] in hgnc:
+            symbol.setdefault(genes[r[1]][0], set()).add(hgnc[r[3]])
+    unique = {g: next(iter(s)) for g, s in symbol.items() if len(s) == 1}
+    owners: dict[str, int] = {}
+    for s in unique.values():
+        owners[s] = owners.get(s, 0) + 1
+    return {
+        "symbol": {g: s for g, s in unique.items() if owners[s] == 1},
+        "version": {gid: v for gid, v in genes.values()},
+        "y_rna": sorted(g for g, s in symbol.items() if "Y_RNA" in s),
+    }
+
+
+def write_study(path: Path, names: list[str], x: sp.csr_matrix, obs: pd.DataFrame) -> str:
+    adata = ad.AnnData(X=x, obs=obs, var=pd.DataFrame(index=pd.Index(names, dtype=str)))
+    adata.write_h5ad(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory, files_114) -> dict[str, dict]:
+    """The real heart study plus generated ones: symbols (+junk, a 1→n name, an n→1 pair), versioned IDs, junk.
+
+    Each entry: url, and ``gene`` — per feature, the atlas feature it must map to ("" = must map nowhere,
+    None = not known independently, e.g. a heart gene retired before 114 that a bridge may place).
+    """
+    root = tmp_path_factory.mktemp("studies")
+    heart = ad.read_h5ad(HEART_H5AD)
+    rng = np.random.default_rng(7)
+    genes = [g for g in heart.var_names if g.startswith("ENSG")]
+    named = [g for g in genes if g in files_114["symbol"]]
+    alive = set(files_114["version"])
+    heart_truth = [
+        g if g in alive else ("ERCC-00002" if g == "ERCC-00002" else (None if g.startswith("ENSG") else ""))
+        for g in heart.var_names
+    ]
+    out = {"heart": {"url": str(HEART_H5AD), "gene": heart_truth}}
+
+    sym_genes = named[::2][:40]
+    sym_names = [files_114["symbol"][g] for g in sym_genes] + ["ERCC-00002", "NOT_A_GENE_1", "Y_RNA"]
+    sym_names += ["ENSG00000141510", "TP53"]  # two features of one gene: n→1
+    n = len(sym_names)
+    x = sp.random(50, n, density=0.3, format="csr", random_state=1, dtype=np.float32)
+    x.data = np.round(x.data * 10).astype(np.float32) + 1
+    obs = pd.DataFrame(
+        {"cell_type_ontology_term_id": rng.choice(["CL:1", "CL:2"], 50), "only_in_symbols": np.arange(50)},
+        index=[f"c{i}" for i in range(50)],
+    )
+    out["symbols"] = {
+        "url": write_study(root / "symbols.h5ad", sym_names, x, obs),
+        # Y_RNA names hundreds of genes: the default 1→n policy collapses it to the smallest gene ID
+        "gene": [*sym_genes, "ERCC-00002", "", files_114["y_rna"][0], "ENSG00000141510", "ENSG00000141510"],
+    }
+
+    ver_genes = named[1::3][:30]
+    ver_names = [f"{g}.{files_114['version'][g]}" for g in ver_genes] + ["ERCC-00002"]
+    x = sp.random(30, len(ver_names), density=0.4, format="csr", random_state=2, dtype=np.float32)
+    obs = pd.DataFrame({"batchA": ["A"] * 30}, index=[f"v{i}" for i in range(30)])
+    out["versioned"] = {
+        "url": write_study(root / "versioned.h5ad", ver_names, x, obs),
+        "gene": [*ver_genes, "ERCC-00002"],
+    }
+
+    junk = [f"junk_{i}" for i in range(10)]
+    x = sp.random(5, 10, density=0.5, format="csr", random_state=3, dtype=np.float32)
+    out["junk"] = {
+        "url": write_study(root / "junk.h5ad", junk, x, pd.DataFrame(index=[f"j{i}" for i in range(5)])),
+        "gene": [None] * 10,
+    }
+    return out
+
+
+def urls(studies, names=("heart", "symbols", "versioned")) -> dict[str, str]:
+    return {n: studies[n]["url"] for n in names}
+
+
+def test_matchings_and_diagnostics(studies, human_hgnc_index):
+    heart = ad.read_h5ad(HEART_H5AD, backed="r")
+    m = match_features(list(heart.var_names), human_hgnc_index.lookup)
+    d = diagnose("heart", m)
+    assert d.input_ids == 136 and m["feature"].tolist() == list(heart.var_names)
+    ercc = m["feature"].str.startswith("ERCC")
+    assert (m.loc[ercc, "category"] == "1:0").all() and (m.loc[ercc, "reason"] == "no_corresponding").all()
+    assert d.one_to_none == int(ercc.sum()) + int(((m["category"] == "1:0") & ~ercc).sum())
+    total = d.one_to_one_target + d.fallback_1_to_1 + d.one_to_many_target + d.fallback_1_to_n + d.one_to_none
+    assert total == d.input_ids
+    assert d.failure_rate == pytest.approx(d.one_to_none / d.input_ids, abs=1e-6)
+    sym = match_features(["ENSG00000141510", "TP53", "Y_RNA"], human_hgnc_index.lookup)
+    assert sym["collision"].tolist() == [True, True, False]
+    assert diagnose("s", sym).collisions == 1
+    assert Thresholds(max_failure_rate=0.0).violations(diagnose("j", match_features(["x"], human_hgnc_index.lookup)))
+
+
+def test_union_and_intersect_against_the_inputs_cell_by_cell(studies, human_hgnc_index, tmp_path):
+    given = urls(studies)
+    union = harmonize(given, human_hgnc_index.lookup, str(tmp_path / "u.h5ad"), "union", obs_columns=OBS)
+    inter = harmonize(given, human_hgnc_index.lookup, str(tmp_path / "i.h5ad"), "intersect", obs_columns=OBS)
+    plan = union.plan
+    truth = {name: studies[name]["gene"] for name in given}
+    for name in given:  # the plan maps every independently known feature to its true atlas feature
+        m = plan.mapping[plan.mapping["study"] == name]
+        placed = dict(zip(m["feature_position"], m["atlas_id"], strict=True))
+        for j, gene in enumerate(truth[name]):
+            if gene is not None:
+                assert placed.get(j, "") == gene, (name, j, gene)
+    present = {name: set(plan.mapping.loc[plan.mapping["study"] == name, "atlas_id"]) for name in given}
+    assert list(plan.var.index) == sorted(set.union(*present.values()))
+    everywhere = set.intersection(*present.values())
+    assert {g for g in truth["symbols"] if g} & {g for g in truth["versioned"] if g} <= everywhere | {
+        g for g in truth["symbols"] if g and g not in present["heart"]
+    }
+    assert set(plan.var_for("intersect").index) == everywhere
+    assert plan.conversion_failed_but_consistent_identifiers == ["ERCC-00002"]
+
+    for mode, result in (("union", union), ("intersect", inter)):
+        atlas = ad.read_h5ad(result.merged[mode].out)
+        var = plan.var_for(mode)
+        assert list(atlas.var_names) == list(var.index)
+        assert atlas.n_obs == sum(ad.read_h5ad(u, backed="r").n_obs for u in given.values())
+        assert atlas.X.dtype == np.float32 and sp.issparse(atlas.X)
+        assert list(atlas.obs["handle_anndata"].cat.categories) == list(given)
+        for name, url in given.items():
+            study = ad.read_h5ad(url)
+            cells = atlas.obs_names[atlas.obs["handle_anndata"] == name]
+            assert list(cells) == [f"{name}_{c}" for c in study.obs_names]
+            block = atlas[cells].X.toarray()
+            col = {g: i for i, g in enumerate(atlas.var_names)}
+            expected = np.zeros_like(block)
+            m = plan.mapping[plan.mapping["study"] == name]
+            for j, gene in zip(m["feature_position"], m["atlas_id"], strict=True):
+                if gene in col:
+                    expected[:, col[gene]] += np.asarray(study.X[:, j].todense()).ravel()
+            np.testing.assert_array_equal(block, expected)  # every value, zeros for missing genes
+        assert atlas.obs.loc[atlas.obs["handle_anndata"] == "versioned", "only_in_symbols"].isna().all()
+    var = plan.var
+    assert var.loc["ENSG00000141510", "converted_id"] == "TP53"
+    assert var.loc["ENSG00000141510", "converted_id_symbols"] == "ENSG00000141510;TP53"
+    assert var.loc["ERCC-00002", "kind"] == "unconverted"
+    assert bool(var.loc["ERCC-00002", "intersection"])
+    assert var["intersection"].sum() == len(everywhere)
+    assert plan.presence.shape == (len(var), 3)
+    ny = plan.multiple_ensembl
+    assert ny.loc[ny["feature"] == "Y_RNA", "policy"].item() == "collapse"
+    assert plan.n_to_one["features"].tolist() == ["ENSG00000141510;TP53"]
+
+
+def test_small_merge_equals_anndata_concat_of_reindexed_inputs(studies, human_hgnc_index, tmp_path):
+    given = urls(studies, ("symbols", "versioned"))
+    policy = HarmonizationPolicy(one_to_many="drop", many_to_one="first")
+    res = harmonize(given, human_hgnc_index.lookup, str(tmp_path / "u.h5ad"), "union", policy)
+    ours = ad.read_h5ad(tmp_path / "u.h5ad")
+    parts = []
+    for name, url in given.items():
+        study = ad.read_h5ad(url)
+        m = res.plan.mapping[res.plan.mapping["study"] == name]
+        study = study[:, m["feature_position"].to_numpy()].copy()
+        study.var_names = m["atlas_id"].to_numpy()
+        study.obs_names = [f"{name}_{c}" for c in study.obs_names]
+        parts.append(study)
+    ref = ad.concat(parts, join="outer", fill_value=0)[:, ours.var_names]
+    assert list(ref.obs_names) == list(ours.obs_names)
+    np.testing.assert_array_equal(ref.X.toarray(), ours.X.toarray())
+
+
+@pytest.mark.parametrize("one_to_many,kept", [("drop", 0), ("keep_all", None), ("collapse", 1)])
+def test_one_to_many_policies(studies, human_hgnc_index, tmp_path, one_to_many, kept):
+    res = harmonize(
+        urls(studies, ("symbols",)),
+        human_hgnc_index.lookup,
+        str(tmp_path / "a.h5ad"),
+        policy=HarmonizationPolicy(one_to_many=one_to_many),
+    )
+    row = res.plan.multiple_ensembl.set_index("feature").loc["Y_RNA"]
+    n_genes = len(row["genes"].split(";"))
+    assert n_genes > 1
+    got = len([g for g in row["kept"].split(";") if g])
+    assert got == (n_genes if kept is None else kept)
+    atlas = ad.read_h5ad(tmp_path / "a.h5ad")
+    study = ad.read_h5ad(studies["symbols"]["url"])
+    y = np.asarray(study[:, "Y_RNA"].X.todense()).ravel()
+    for gene in [g for g in row["kept"].split(";") if g]:
+        np.testing.assert_array_equal(np.asarray(atlas[:, gene].X.todense()).ravel(), y)
+
+
+@pytest.mark.parametrize("many_to_one", ["sum", "first", "drop"])
+def test_many_to_one_policies(studies, human_hgnc_index, tmp_path, many_to_one):
+    res = harmonize(
+        urls(studies, ("symbols",)),
+        human_hgnc_index.lookup,
+        str(tmp_path / "a.h5ad"),
+        policy=HarmonizationPolicy(many_to_one=many_to_one),
+    )
+    atlas = ad.read_h5ad(tmp_path / "a.h5ad")
+    study = ad.read_h5ad(studies["symbols"]["url"])
+    a = np.asarray(study[:, "ENSG00000141510"].X.todense()).ravel()
+    b = np.asarray(study[:, "TP53"].X.todense()).ravel()
+    if many_to_one == "drop":
+        assert "ENSG00000141510" not in atlas.var_names
+        return
+    got = np.asarray(atlas[:, "ENSG00000141510"].X.todense()).ravel()
+    np.testing.assert_array_equal(got, a + b if many_to_one == "sum" else a)
+    assert res.plan.n_to_one["policy"].tolist() == [many_to_one]
+
+
+def test_all_junk_study_is_reported_and_left_out(studies, human_hgnc_index, tmp_path):
+    res = harmonize(urls(studies, ("symbols", "junk")), human_hgnc_index.lookup, str(tmp_path / "a.h5ad"))
+    junk = res.diagnostics_table.loc["junk"]
+    assert junk["failure_rate"] == 1.0 and junk["one_to_none"] == 10
+    assert res.plan.excluded_studies == {"junk": "no feature converted"}
+    assert set(ad.read_h5ad(tmp_path / "a.h5ad", backed="r").obs["handle_anndata"]) == {"symbols"}
+    assert Thresholds().violations(res.diagnostics[1])
+    with pytest.raises(StudyInputError, match="no study has any converted feature"):
+        harmonize(urls(studies, ("junk",)), human_hgnc_index.lookup, str(tmp_path / "b.h5ad"))
+    assert not (tmp_path / "b.h5ad").exists()
+
+
+def test_bad_inputs_leave_nothing_at_the_output(studies, human_hgnc_index, tmp_path):
+    not_h5ad = tmp_path / "not.h5ad"
+    not_h5ad.write_text("hello")
+    out = tmp_path / "out.h5ad"
+    with pytest.raises(StudyInputError, match=r"not\.h5ad"):
+        harmonize({"a": studies["symbols"]["url"], "b": str(not_h5ad)}, human_hgnc_index.lookup, str(out))
+    with pytest.raises(StudyInputError, match="invalid study name"):
+        harmonize({"a/b": studies["symbols"]["url"]}, human_hgnc_index.lookup, str(out))
+    with pytest.raises(StudyInputError):
+        harmonize({"a": "http://127.0.0.1:9/none.h5ad"}, human_hgnc_index.lookup, str(out))
+    assert not out.exists() and not list(tmp_path.glob(".out.h5ad*"))
+
+
+def test_cli_harmonize_prints_diagnostics_and_writes_atlas_and_report(studies, human_home, tmp_path, capsys):
+    ws, _, _ = human_home
+    args = [
+        "harmonize",
+        "--source",
+        str(HUMAN),
+        "--home",
+        ws.home,
+        "--species",
+        "homo_sapiens",
+        "--assembly",
+        "GRCh38",
+        "--to-release",
+        "114",
+        "--final-database",
+        "HGNC Symbol",
+        "--mode",
+        "intersect",
+        "--out",
+        str(tmp_path / "atlas.h5ad"),
+        "--report",
+        str(tmp_path / "report.csv"),
+        "--obs-columns",
+        "batchA",
+    ]
+    for name, url in urls(studies).items():
+        args += ["--study", f"{name}={url}"]
+    assert cli.main(args) == 0
+    captured = capsys.readouterr()
+    for column in (
+        "input_ids",
+        "one_to_one_target",
+        "fallback_1_to_1",
+        "one_to_many_target",
+        "fallback_1_to_n",
+        "one_to_none",
+        "success_rate",
+        "failure_rate",
+    ):
+        assert column in captured.out
+    assert "intersect atlas" in captured.err
+    report = pd.read_csv(tmp_path / "report.csv")
+    assert list(report["study"]) == ["heart", "symbols", "versioned"]
+    atlas = ad.read_h5ad(tmp_path / "atlas.h5ad", backed="r")
+    assert atlas.var["intersection"].all()
