@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from idtrack_core.errors import IdtrackError
 
@@ -177,7 +178,8 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extend: Callable[[Any], None] | None = None) -> argparse.ArgumentParser:
+    """The command line; ``extend(subparsers)`` may add commands (the platform adds ``demo``)."""
     parser = argparse.ArgumentParser(prog="idtrack-atlas", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -218,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-consistent-failures", action="store_true", help="drop names failing in every study")
     p.add_argument("--obs-columns", default="", help="comma-separated obs columns to keep")
     p.set_defaults(func=cmd_harmonize)
+    if extend is not None:
+        extend(sub)
     return parser
 
 
@@ -233,8 +237,8 @@ def _add_target_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target-field", choices=["label", "accession"], default="label")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, extend: Callable[[Any], None] | None = None) -> int:
+    args = build_parser(extend).parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     func: Command = args.func

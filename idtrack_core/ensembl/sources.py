@@ -334,11 +334,12 @@ class MySQLSource:
         parts = urlsplit(url)
         if not parts.hostname:
             raise SourceError(f"{storage.redact(url)}: no host in MySQL URL")
+        password = unquote(parts.password) if parts.password else options.pop("password", None)
         return cls(
             host=parts.hostname,
             port=parts.port or 3306,
             user=unquote(parts.username) if parts.username else "anonymous",
-            password=unquote(parts.password) if parts.password else None,
+            password=password,
             **options,
         )
 

@@ -100,8 +100,7 @@ def harmonize(
         log.warning("study %s is left out of the atlas: %s", study, reason)
     merged = {}
     if out is not None:
-        sizes = {name: f.n_vars for name, f in features.items()}
-        layouts = plan.layouts(mode, studies, sizes)
+        layouts = plan.layouts(mode, studies)
         merged[mode] = merge_studies(
             layouts, plan.var_for(mode), out, obs_columns=obs_columns, storage_options=dict(storage_options or {})
         )

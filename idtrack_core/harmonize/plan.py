@@ -15,13 +15,17 @@ truth; per-mode var tables and merge layouts are derived from it.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from idtrack_core import storage
 from idtrack_core.errors import StudyInputError
 from idtrack_core.harmonize.merge import StudyLayout
 
@@ -69,6 +73,7 @@ class HarmonizationPlan:
     - ``multiple_ensembl``: the 1→n features: study, feature, genes, policy, kept.
     - ``n_to_one``: the n→1 groups: study, atlas_id, features, policy, kept.
     - ``excluded_studies``: study → reason (e.g. no feature converted).
+    - ``n_features``: each study's number of features (its var length).
     """
 
     var: pd.DataFrame
@@ -81,6 +86,7 @@ class HarmonizationPlan:
     multiple_ensembl: pd.DataFrame = field(default_factory=pd.DataFrame)
     n_to_one: pd.DataFrame = field(default_factory=pd.DataFrame)
     excluded_studies: dict[str, str] = field(default_factory=dict)
+    n_features: dict[str, int] = field(default_factory=dict)
 
     def var_for(self, mode: Mode) -> pd.DataFrame:
         """The atlas var of a union (every feature) or intersect (features present in every study)."""
@@ -90,8 +96,8 @@ class HarmonizationPlan:
             return self.var[self.var["intersection"]]
         raise ValueError(f"mode must be 'union' or 'intersect', not {mode!r}")
 
-    def layouts(self, mode: Mode, urls: Mapping[str, str], n_features: Mapping[str, int]) -> list[StudyLayout]:
-        """Merge layouts of the included studies for ``mode`` (``n_features``: each study's var length)."""
+    def layouts(self, mode: Mode, urls: Mapping[str, str]) -> list[StudyLayout]:
+        """Merge layouts of the included studies for ``mode`` (``urls``: where each study's .h5ad is)."""
         var = self.var_for(mode)
         position = pd.Series(np.arange(len(var)), index=var.index)
         out = []
@@ -101,7 +107,7 @@ class HarmonizationPlan:
             m = self.mapping[(self.mapping["study"] == study) & self.mapping["atlas_id"].isin(var.index)]
             m = m.assign(pos=position.reindex(m["atlas_id"]).to_numpy(dtype=np.int64))
             first = ~m.duplicated("feature_position")
-            target = np.full(n_features[study], -1, dtype=np.int64)
+            target = np.full(self.n_features[study], -1, dtype=np.int64)
             target[m.loc[first, "feature_position"].to_numpy()] = m.loc[first, "pos"].to_numpy()
             copies = m.loc[~first, ["feature_position", "pos"]].to_numpy(dtype=np.int64)
             out.append(StudyLayout(study, urls[study], target, copies))
@@ -167,6 +173,7 @@ def build_plan(
         multiple_ensembl=pd.DataFrame(multiple, columns=["study", "feature", "genes", "policy", "kept"]),
         n_to_one=n_to_one,
         excluded_studies=excluded,
+        n_features={study: len(m) for study, m in matchings.items()},
     )
 
 
@@ -234,3 +241,77 @@ def _var_table(
     var["n_studies"] = presence.sum(axis=1).astype("int64")
     var["intersection"] = presence.all(axis=1)
     return var, presence
+
+
+PLAN_FORMAT_VERSION = 1
+_PLAN_TABLES = ("var", "presence", "mapping", "multiple_ensembl", "n_to_one")
+
+
+def write_plan(
+    plan: HarmonizationPlan, url: str, extra: Mapping[str, pd.DataFrame] | None = None, **storage_options: Any
+) -> None:
+    """Publish a plan (Parquet tables + ``manifest.json`` with policies and identifier sets) atomically.
+
+    ``extra`` tables (e.g. the diagnostics) are stored beside it.
+    """
+    files: dict[str, bytes] = {}
+    for name in _PLAN_TABLES:
+        df = getattr(plan, name)
+        files[f"{name}.parquet"] = _frame_bytes(df, keep_index=name in ("var", "presence"))
+    for name, df in (extra or {}).items():
+        files[f"{name}.parquet"] = _frame_bytes(df, keep_index=True)
+    manifest = {
+        "format_version": PLAN_FORMAT_VERSION,
+        "studies": list(plan.studies),
+        "policy": {
+            "one_to_many": plan.policy.one_to_many,
+            "many_to_one": plan.policy.many_to_one,
+            "keep_consistent_failures": plan.policy.keep_consistent_failures,
+        },
+        "policy_description": plan.policy.describe(),
+        "conversion_failed_identifiers": plan.conversion_failed_identifiers,
+        "conversion_failed_but_consistent_identifiers": plan.conversion_failed_but_consistent_identifiers,
+        "excluded_studies": plan.excluded_studies,
+        "n_features": plan.n_features,
+        "extra_tables": sorted(extra or {}),
+    }
+    files[storage.MANIFEST] = storage.json_bytes(manifest)
+    storage.publish_dir(url, files, **storage_options)
+
+
+def read_plan(url: str, **storage_options: Any) -> tuple[HarmonizationPlan, dict[str, pd.DataFrame]]:
+    """Load a published plan and its extra tables."""
+    manifest = storage.read_json(storage.join(url, storage.MANIFEST), **storage_options)
+    if manifest.get("format_version") != PLAN_FORMAT_VERSION:
+        raise StudyInputError(f"{storage.redact(url)}: plan format {manifest.get('format_version')} unsupported")
+    tables = {name: _read_frame(storage.join(url, f"{name}.parquet"), storage_options) for name in _PLAN_TABLES}
+    extra = {
+        name: _read_frame(storage.join(url, f"{name}.parquet"), storage_options) for name in manifest["extra_tables"]
+    }
+    p = manifest["policy"]
+    plan = HarmonizationPlan(
+        var=tables["var"],
+        presence=tables["presence"],
+        mapping=tables["mapping"],
+        policy=HarmonizationPolicy(p["one_to_many"], p["many_to_one"], p["keep_consistent_failures"]),
+        studies=tuple(manifest["studies"]),
+        conversion_failed_identifiers=manifest["conversion_failed_identifiers"],
+        conversion_failed_but_consistent_identifiers=manifest["conversion_failed_but_consistent_identifiers"],
+        multiple_ensembl=tables["multiple_ensembl"],
+        n_to_one=tables["n_to_one"],
+        excluded_studies=manifest["excluded_studies"],
+        n_features=manifest["n_features"],
+    )
+    return plan, extra
+
+
+def _frame_bytes(df: pd.DataFrame, keep_index: bool) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=keep_index), buf, compression="zstd")
+    return buf.getvalue()
+
+
+def _read_frame(url: str, storage_options: Mapping[str, Any]) -> pd.DataFrame:
+    fs, path = storage.url_to_fs(url, **dict(storage_options))
+    with fs.open(path, "rb") as f:
+        return pq.read_table(f).to_pandas()

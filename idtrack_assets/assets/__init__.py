@@ -1,0 +1,1 @@
+"""Software-defined assets of idtrack-atlas, by domain."""

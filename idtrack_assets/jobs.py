@@ -1,0 +1,24 @@
+"""Asset jobs: one per unit of work the sensors and the schedule launch."""
+
+import dagster as dg
+
+from idtrack_assets.partitions import releases_partitions, studies_partitions
+
+release_job = dg.define_asset_job(
+    "release_extract_job", selection=["ensembl_release_extract"], partitions_def=releases_partitions
+)
+study_job = dg.define_asset_job(
+    "study_job", selection=["study_features", "study_matchings"], partitions_def=studies_partitions
+)
+atlas_job = dg.define_asset_job(
+    "atlas_job",
+    selection=[
+        "id_graph_snapshot",
+        "resolution_index",
+        "harmonization_plan",
+        "atlas_union",
+        "atlas_intersect",
+        "harmonization_report",
+    ],
+    tags={"idtrack/merge": "yes"},  # one merge at a time (dagster.yaml tag_concurrency_limits)
+)

@@ -1,0 +1,157 @@
+"""Resources: where data lives, where Ensembl comes from, the study registry and the atlas settings.
+
+Every environment-specific value is read here, from environment variables, in :func:`resources_from_env`:
+
+| variable | meaning | default |
+|---|---|---|
+| ``IDTRACK_HOME`` | home folder (demo data, default storage) | ``.idtrack`` |
+| ``IDTRACK_STORAGE`` | storage root of all assets: a folder or ``s3://bucket/prefix`` | ``{home}/storage`` |
+| ``IDTRACK_S3_ENDPOINT_URL`` | S3 endpoint (MinIO, moto, …) | AWS |
+| ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` | S3 credentials (secrets: read through ``EnvVar``) | ambient |
+| ``IDTRACK_SOURCE`` | Ensembl dump root (path, http(s), s3) or ``mysql://user@host:port`` | the demo mirror |
+| ``IDTRACK_MYSQL_PASSWORD`` | MySQL password (secret) | none |
+| ``IDTRACK_SPECIES`` / ``IDTRACK_ASSEMBLY`` | species production name / assembly | demo species |
+| ``IDTRACK_STUDIES`` | study registry (YAML/CSV) or folder/prefix of ``.h5ad`` | the demo studies |
+| ``IDTRACK_TO_RELEASE`` / ``IDTRACK_FINAL_DATABASE`` | conversion target | ``latest`` / ``HGNC Symbol`` |
+"""
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+
+from idtrack_core import storage
+from idtrack_core.convert import ConversionTarget
+from idtrack_core.demo import DEMO_ASSEMBLY, DEMO_SPECIES, ensure_demo
+from idtrack_core.ensembl import EnsemblSource, open_source
+from idtrack_core.harmonize.matchings import Thresholds
+from idtrack_core.harmonize.plan import HarmonizationPolicy
+from idtrack_core.harmonize.registry import StudyEntry, load_registry
+from idtrack_core.workspace import Workspace
+
+
+class AtlasStorage(dg.ConfigurableResource):
+    """Storage root of every asset: a local folder (default) or ``s3://bucket/prefix`` (through s3fs)."""
+
+    root: str
+    s3_endpoint_url: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        if not self.root.startswith("s3://"):
+            return {}
+        opts: dict[str, Any] = {}
+        if self.s3_endpoint_url:
+            opts["client_kwargs"] = {"endpoint_url": self.s3_endpoint_url}
+        if self.aws_access_key_id:
+            opts["key"] = self.aws_access_key_id
+        if self.aws_secret_access_key:
+            opts["secret"] = self.aws_secret_access_key
+        return opts
+
+    def url(self, *parts: str) -> str:
+        return storage.join(self.root, *parts)
+
+    def workspace(self, species: str, assembly: str | None) -> Workspace:
+        return Workspace(self.root, species, assembly, self.storage_options)
+
+
+class EnsemblSourceResource(dg.ConfigurableResource):
+    """Where Ensembl core tables come from; an empty ``url`` means the embedded simulated demo mirror."""
+
+    url: str = ""
+    species: str = DEMO_SPECIES
+    assembly: str | None = DEMO_ASSEMBLY
+    home: str = ".idtrack"
+    mysql_password: str | None = None
+    s3_endpoint_url: str | None = None
+
+    def open(self) -> EnsemblSource:
+        if not self.url:
+            return open_source(ensure_demo(self.home).mirror)
+        if self.url.startswith("mysql://"):
+            return open_source(self.url, password=self.mysql_password)
+        opts = {"client_kwargs": {"endpoint_url": self.s3_endpoint_url}} if self.s3_endpoint_url else {}
+        return open_source(self.url, storage_options=opts) if opts else open_source(self.url)
+
+
+class StudyRegistryResource(dg.ConfigurableResource):
+    """The studies to harmonize: a registry file or a watched folder/prefix; empty → the demo studies."""
+
+    location: str = ""
+    home: str = ".idtrack"
+    s3_endpoint_url: str | None = None
+
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        return {"client_kwargs": {"endpoint_url": self.s3_endpoint_url}} if self.s3_endpoint_url else {}
+
+    def studies(self) -> dict[str, StudyEntry]:
+        location = self.location or ensure_demo(self.home).registry
+        return load_registry(location, self.storage_options)
+
+
+class AtlasSettings(dg.ConfigurableResource):
+    """Conversion target, harmonization policies and the quality gates (per-study overrides in the registry)."""
+
+    to_release: str = "latest"
+    final_database: str = "HGNC Symbol"
+    from_release: int | None = None
+    strategy: str = "best"
+    one_to_many: str = "collapse"
+    many_to_one: str = "sum"
+    keep_consistent_failures: bool = True
+    max_failure_rate: float = 0.2
+    max_ambiguity_rate: float = 0.05
+    max_collisions: int = 50
+    obs_columns: list[str] = ["cell_type", "donor"]
+
+    def target(self, releases: list[int]) -> ConversionTarget:
+        to_release = max(releases) if self.to_release == "latest" else int(self.to_release)
+        return ConversionTarget(to_release, self.final_database, self.from_release, self.strategy)  # type: ignore[arg-type]
+
+    def policy(self) -> HarmonizationPolicy:
+        return HarmonizationPolicy(self.one_to_many, self.many_to_one, self.keep_consistent_failures)  # type: ignore[arg-type]
+
+    def thresholds(self, entry: StudyEntry | None = None) -> Thresholds:
+        defaults = Thresholds(self.max_failure_rate, self.max_ambiguity_rate, self.max_collisions)
+        return entry.gates(defaults) if entry else defaults
+
+
+def _secret(env: Mapping[str, str], name: str) -> Any:
+    """An ``EnvVar`` (resolved at run time, never shown) when the variable is set, else None."""
+    return dg.EnvVar(name) if env.get(name) else None
+
+
+def resources_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The resources of this deployment, from environment variables (see module docstring)."""
+    env = os.environ if env is None else env
+    home = os.path.abspath(env.get("IDTRACK_HOME", ".idtrack"))
+    endpoint = env.get("IDTRACK_S3_ENDPOINT_URL") or None
+    source_url = env.get("IDTRACK_SOURCE", "")
+    return {
+        "atlas_storage": AtlasStorage(
+            root=env.get("IDTRACK_STORAGE", os.path.join(home, "storage")),
+            s3_endpoint_url=endpoint,
+            aws_access_key_id=_secret(env, "AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=_secret(env, "AWS_SECRET_ACCESS_KEY"),
+        ),
+        "ensembl_source": EnsemblSourceResource(
+            url=source_url,
+            species=env.get("IDTRACK_SPECIES", DEMO_SPECIES if not source_url else "homo_sapiens"),
+            assembly=env.get("IDTRACK_ASSEMBLY", DEMO_ASSEMBLY if not source_url else "") or None,
+            home=home,
+            mysql_password=_secret(env, "IDTRACK_MYSQL_PASSWORD"),
+            s3_endpoint_url=endpoint,
+        ),
+        "study_registry": StudyRegistryResource(
+            location=env.get("IDTRACK_STUDIES", ""), home=home, s3_endpoint_url=endpoint
+        ),
+        "atlas_settings": AtlasSettings(
+            to_release=env.get("IDTRACK_TO_RELEASE", "latest"),
+            final_database=env.get("IDTRACK_FINAL_DATABASE", "HGNC Symbol"),
+        ),
+    }

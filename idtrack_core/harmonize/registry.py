@@ -1,0 +1,105 @@
+"""The study registry: study name → ``.h5ad`` path or URL, with optional per-study thresholds.
+
+A YAML file::
+
+    studies:
+      heart: {path: data/heart.h5ad}
+      lung: {path: s3://bucket/lung.h5ad, max_failure_rate: 0.3}
+
+or a CSV with columns ``study,path[,max_failure_rate,max_ambiguity_rate,max_collisions]``; or a watched
+folder/prefix whose ``*.h5ad`` files are studies named after the file. Relative paths are relative to the
+registry file. Each study has a fingerprint (size and modification time or ETag) to notice changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from idtrack_core import storage
+from idtrack_core.errors import StudyInputError
+from idtrack_core.harmonize.matchings import Thresholds
+from idtrack_core.harmonize.pipeline import validate_study_names
+
+THRESHOLD_FIELDS = ("max_failure_rate", "max_ambiguity_rate", "max_collisions")
+
+
+@dataclass(frozen=True)
+class StudyEntry:
+    """One registered study; ``thresholds`` holds only the per-study overrides."""
+
+    name: str
+    url: str
+    thresholds: Mapping[str, float] | None = None
+
+    def gates(self, defaults: Thresholds) -> Thresholds:
+        return replace(defaults, **dict(self.thresholds or {}))
+
+
+def load_registry(source: str, storage_options: Mapping[str, Any] | None = None) -> dict[str, StudyEntry]:
+    """Studies of a registry file (``.yaml``/``.yml``/``.csv``) or of a folder/prefix of ``.h5ad`` files."""
+    opts = dict(storage_options or {})
+    fs, path = storage.url_to_fs(source, **opts)
+    if not fs.exists(path):
+        raise StudyInputError(f"{storage.redact(source)}: study registry not found")
+    if fs.isdir(path):
+        files = sorted(p for p in fs.ls(path, detail=False) if p.endswith(".h5ad"))
+        base = source.rstrip("/")
+        entries = [StudyEntry(os.path.basename(p)[: -len(".h5ad")], f"{base}/{os.path.basename(p)}") for p in files]
+    else:
+        with fs.open(path, "rb") as f:
+            text = f.read().decode("utf-8")
+        base = source.rsplit("/", 1)[0] if "/" in source else "."
+        entries = _parse(text, source, base)
+    validate_study_names([e.name for e in entries])
+    return {e.name: e for e in entries}
+
+
+def _resolve(path: str, base: str) -> str:
+    if "://" in path or os.path.isabs(path):
+        return path
+    return f"{base}/{path}"
+
+
+def _parse(text: str, source: str, base: str) -> list[StudyEntry]:
+    if source.endswith(".csv"):
+        table = pd.read_csv(io.StringIO(text), dtype={"study": str, "path": str})
+        missing = {"study", "path"} - set(table.columns)
+        if missing:
+            raise StudyInputError(f"{storage.redact(source)}: registry CSV lacks column(s) {sorted(missing)}")
+        rows = [
+            (r["study"], r["path"], {k: r[k] for k in THRESHOLD_FIELDS if k in table.columns and pd.notna(r[k])})
+            for r in table.to_dict("records")
+        ]
+    else:
+        data = yaml.safe_load(text) or {}
+        studies = data.get("studies") if isinstance(data, dict) else None
+        if not isinstance(studies, dict):
+            raise StudyInputError(f"{storage.redact(source)}: expected a mapping under 'studies:'")
+        rows = []
+        for name, spec in studies.items():
+            spec = {"path": spec} if isinstance(spec, str) else dict(spec or {})
+            if "path" not in spec:
+                raise StudyInputError(f"{storage.redact(source)}: study {name!r} has no path")
+            unknown = set(spec) - {"path", *THRESHOLD_FIELDS}
+            if unknown:
+                raise StudyInputError(f"{storage.redact(source)}: study {name!r} has unknown key(s) {sorted(unknown)}")
+            rows.append((str(name), str(spec["path"]), {k: spec[k] for k in THRESHOLD_FIELDS if k in spec}))
+    return [
+        StudyEntry(name, _resolve(path, base), {k: float(v) for k, v in t.items()} or None) for name, path, t in rows
+    ]
+
+
+def study_fingerprint(url: str, storage_options: Mapping[str, Any] | None = None) -> str:
+    """A digest of a study file's size and modification time (or ETag): changes when the file does."""
+    fs, path = storage.url_to_fs(url, **dict(storage_options or {}))
+    info = fs.info(path)
+    keys = ("size", "mtime", "LastModified", "ETag", "last_modified", "etag")
+    return hashlib.sha256(repr([str(info.get(k, "")) for k in keys]).encode()).hexdigest()[:16]
