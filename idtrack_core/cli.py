@@ -180,7 +180,10 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
 
 def build_parser(extend: Callable[[Any], None] | None = None) -> argparse.ArgumentParser:
     """The command line; ``extend(subparsers)`` may add commands (the platform adds ``demo``)."""
-    parser = argparse.ArgumentParser(prog="idtrack-atlas", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="idtrack-atlas",
+        description="Track gene identifiers across Ensembl releases and harmonize single-cell atlases.",
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -135,7 +135,7 @@ class Workspace:
         ):
             log.info("snapshot %s is up to date", storage.redact(url))
             return url, read_snapshot(url, **self.storage_options) if load else None
-        snap = build_snapshot(list(extract_urls))
+        snap = build_snapshot(list(extract_urls), storage_options=self.storage_options)
         write_snapshot(snap, url, **self.storage_options)
         return url, snap
 

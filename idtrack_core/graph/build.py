@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -136,14 +137,19 @@ def extract_digest(ex: ReleaseExtract) -> str:
     return hashlib.sha256(storage.json_bytes(ex.manifest)).hexdigest()
 
 
-def build_snapshot(extracts: Iterable[ReleaseExtract | str], snapshot_release: int | None = None) -> Snapshot:
+def build_snapshot(
+    extracts: Iterable[ReleaseExtract | str],
+    snapshot_release: int | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> Snapshot:
     """Build a snapshot from release extracts (objects or URLs), keeping releases ≤ ``snapshot_release``.
 
     All extracts must be of one species and assembly, one per release.
     """
     started = time.perf_counter()
     extracts = list(extracts)
-    headers = _headers(extracts)
+    opts = storage_options or {}
+    headers = _headers(extracts, opts)
     if not headers:
         raise SnapshotError("no release extracts to build a snapshot from")
     species = {h[1] for h in headers}
@@ -162,7 +168,7 @@ def build_snapshot(extracts: Iterable[ReleaseExtract | str], snapshot_release: i
     rows = []
     for pos, release in enumerate(releases):
         item = by_release[release]
-        ex = item if isinstance(item, ReleaseExtract) else read_extract(item)
+        ex = item if isinstance(item, ReleaseExtract) else read_extract(item, **opts)
         acc.add(ex, pos)
         rows.append((release, ex.database, extract_digest(ex)))
         log.info("snapshot: added release %s (%d/%d)", release, pos + 1, len(releases))
@@ -188,13 +194,13 @@ def build_snapshot(extracts: Iterable[ReleaseExtract | str], snapshot_release: i
     return Snapshot(tables, manifest)
 
 
-def _headers(extracts: Iterable[ReleaseExtract | str]) -> list[tuple[int, str, str]]:
+def _headers(extracts: Iterable[ReleaseExtract | str], opts: dict[str, Any]) -> list[tuple[int, str, str]]:
     out = []
     for e in extracts:
         if isinstance(e, ReleaseExtract):
             out.append((e.release, e.species, e.assembly))
         else:
-            m = storage.read_json(storage.join(e, storage.MANIFEST))
+            m = storage.read_json(storage.join(e, storage.MANIFEST), **opts)
             out.append((int(m["release"]), m["species"], m["assembly"]))
     return out
 
