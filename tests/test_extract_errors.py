@@ -6,6 +6,7 @@ import shutil
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from idtrack_core import cli
@@ -113,3 +114,54 @@ def test_mysql_password_never_appears_in_url_or_errors():
     with pytest.raises(SourceUnreachableError) as info:
         source.list_databases("homo_sapiens")
     assert "s3cret" not in str(info.value)
+
+
+def _pre65_copy(src: Path, dst: Path) -> None:
+    """Rewrite a test DB into the pre-65 schema: stable ids and versions in ``{object}_stable_id`` tables."""
+    shutil.copytree(src, dst)
+    for f in dst.iterdir():
+        f.chmod(0o644)
+    sql = (dst / "table.sql").read_text()
+    from idtrack_core.ensembl.mysqldump import parse_create_tables
+
+    schemas = parse_create_tables(sql)
+    for obj in ("gene", "transcript", "translation"):
+        cols = schemas[obj].column_names
+        keep = [i for i, c in enumerate(cols) if c not in ("stable_id", "version")]
+        sid, ver = cols.index("stable_id"), cols.index("version")
+        rows, ids = [], []
+        for line in (dst / f"{obj}.txt").read_text().splitlines():
+            fields = line.split("\t")
+            rows.append("\t".join(fields[i] for i in keep))
+            ids.append("\t".join([fields[0], fields[sid], fields[ver], "\\N", "\\N"]))
+        (dst / f"{obj}.txt").write_text("\n".join(rows) + "\n")
+        (dst / f"{obj}_stable_id.txt").write_text("\n".join(ids) + "\n")
+        block_start = sql.index(f"CREATE TABLE `{obj}` (")
+        block_end = sql.index(";", block_start)
+        block = sql[block_start:block_end]
+        lines = [ln for ln in block.split("\n") if not ln.strip().startswith(("`stable_id`", "`version`"))]
+        lines = [ln for ln in lines if "stable_id_idx" not in ln]
+        sql = sql[:block_start] + "\n".join(lines) + sql[block_end:]
+        sql += (
+            f"\nCREATE TABLE `{obj}_stable_id` (\n  `{obj}_id` int(10) unsigned NOT NULL,\n"
+            "  `stable_id` varchar(128) NOT NULL,\n  `version` int(10) DEFAULT NULL,\n"
+            "  `created_date` datetime DEFAULT NULL,\n  `modified_date` datetime DEFAULT NULL,\n"
+            f"  PRIMARY KEY (`{obj}_id`)\n) ENGINE=MyISAM;\n"
+        )
+    (dst / "table.sql").write_text(sql)
+    # quirks of old databases: '0' instead of NULL ids and versions in the history
+    events = dst / "stable_id_event.txt"
+    events.write_text(events.read_text() + "0\t0\tG1\t1\t1\tgene\t0\n\\N\t\\N\t\\N\t\\N\t1\tgene\t0\n")
+
+
+def test_pre65_stable_id_tables_give_the_same_extract(tmp_path):
+    src = TESTDB / "synthetic_core"
+    _pre65_copy(src, tmp_path / "old")
+    old = extract_release(DumpSource(str(tmp_path / "old")), "homo_sapiens", None, 4)
+    new = extract_release(DumpSource(str(src)), "homo_sapiens", None, 4)
+    for name in ("genes", "transcripts", "translations", "xrefs", "synonyms"):
+        pd.testing.assert_frame_equal(old.tables[name], new.tables[name], obj=name)
+    h = old.tables["history"]
+    birth = h[(h["new_stable_id"] == "G1") & h["old_stable_id"].isna() & (h["mapping_session_id"] == 1)]
+    assert len(birth) == 1 and birth["old_version"].isna().all()  # '0' id and version read as NULL
+    assert len(h) == len(new.tables["history"]) + 1  # the all-NULL row is dropped
