@@ -12,6 +12,7 @@ from idtrack_assets.partitions import releases_partitions, studies_partitions
 from idtrack_assets.resources import resources_from_env
 from idtrack_core.harmonize.plan import read_plan
 
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # errors still show
 STAGES = (
     ("ensembl_release_extract",),
     ("id_graph_snapshot", "resolution_index"),
@@ -37,6 +38,7 @@ def run_demo(home: str, out: TextIO = sys.stdout) -> int:
         partitions = {0: releases, 2: studies}
         for stage, names in enumerate(STAGES):
             for key in partitions.get(stage, [None]):
+                print(f"materializing {', '.join(names)}{f' [{key}]' if key else ''}", file=sys.stderr)
                 result = dg.materialize(
                     ASSETS,
                     selection=list(names),
@@ -44,6 +46,7 @@ def run_demo(home: str, out: TextIO = sys.stdout) -> int:
                     partition_key=key,
                     resources=resources,
                     raise_on_error=False,
+                    run_config=QUIET,
                 )
                 if not result.success:
                     print(f"demo: {', '.join(names)} {key or ''} failed; runs are in {dagster_home}", file=sys.stderr)

@@ -5,7 +5,8 @@ import pandas as pd
 
 from idtrack_assets.assets._common import latest_path
 from idtrack_assets.assets.atlas import atlas_intersect, atlas_union, harmonization_plan
-from idtrack_assets.resources import AtlasSettings, AtlasStorage
+from idtrack_assets.assets.studies import registered
+from idtrack_assets.resources import AtlasSettings, AtlasStorage, StudyRegistryResource
 from idtrack_core import storage
 from idtrack_core.harmonize.plan import read_plan
 from idtrack_core.report import rates_png, summary_markdown
@@ -26,6 +27,7 @@ def _shape(context: dg.AssetExecutionContext, asset: str) -> tuple[int, int]:
 def harmonization_report(
     context: dg.AssetExecutionContext,
     study_matchings: dict[str, pd.DataFrame],
+    study_registry: StudyRegistryResource,
     atlas_storage: AtlasStorage,
     atlas_settings: AtlasSettings,
 ) -> dg.MaterializeResult:
@@ -38,7 +40,8 @@ def harmonization_report(
     markdown = summary_markdown(plan, diagnostics, shapes)
     png = rates_png(diagnostics)
     url = atlas_storage.url("report")
-    docs = render_data_docs(dict(sorted(study_matchings.items())), atlas_settings.thresholds())
+    gates = {s: atlas_settings.thresholds(registered(study_registry, s)) for s in study_matchings}
+    docs = render_data_docs(dict(sorted(study_matchings.items())), gates)
     files = {
         "summary.md": markdown.encode(),
         "rates.png": png,
