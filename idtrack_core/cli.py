@@ -90,15 +90,14 @@ def _read_ids(args: argparse.Namespace) -> list[str]:
 
 
 def _write_table(df, output: str | None) -> None:
+    """CSV to stdout, or an atomic write of CSV / Parquet (by extension) to ``output``."""
+    from idtrack_core import storage
+
     if output is None:
         df.to_csv(sys.stdout, index=False)
     elif output.endswith(".parquet"):
-        from idtrack_core import storage
-
         storage.atomic_write_bytes(output, storage.parquet_bytes(df))
     else:
-        from idtrack_core import storage
-
         storage.atomic_write_bytes(output, df.to_csv(index=False).encode())
 
 

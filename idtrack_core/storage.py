@@ -7,6 +7,7 @@ reader never sees a manifest without its data.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -23,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
-from idtrack_core.errors import IdtrackError, SourceUnreachableError
+from idtrack_core.errors import IdtrackError, SnapshotError, SourceUnreachableError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -77,11 +78,18 @@ def with_retries(fn: Callable[[], T], what: str, attempts: int = 3, backoff_s: f
     raise AssertionError("unreachable")
 
 
-def parquet_bytes(df: pd.DataFrame) -> bytes:
-    """Serialize a DataFrame to Parquet deterministically (no index, zstd)."""
+def parquet_bytes(df: pd.DataFrame, keep_index: bool = False) -> bytes:
+    """Serialize a DataFrame to Parquet deterministically (zstd; the index only with ``keep_index``)."""
     buf = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), buf, compression="zstd")
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=keep_index), buf, compression="zstd")
     return buf.getvalue()
+
+
+def read_parquet_file(url: str, **storage_options: Any) -> pd.DataFrame:
+    """Read one Parquet file as pandas would write it back (index and categoricals restored)."""
+    fs, path = url_to_fs(url, **storage_options)
+    with fs.open(path, "rb") as f:
+        return pq.read_table(f).to_pandas()
 
 
 def read_parquet(url: str, columns: list[str] | None = None, **storage_options: Any) -> pd.DataFrame:
@@ -137,6 +145,47 @@ def atomic_write_bytes(url: str, data: bytes, **storage_options: Any) -> None:
     else:
         with fs.open(path, "wb") as f:
             f.write(data)
+
+
+def table_files(
+    tables: Mapping[str, pd.DataFrame], manifest: Mapping[str, Any], keep_index: bool = False
+) -> dict[str, bytes]:
+    """Parquet files ``{name}.parquet`` of ``tables`` plus a ``manifest.json`` that extends ``manifest`` with
+    each table's file, row count and SHA-256 (under ``tables``)."""
+    files: dict[str, bytes] = {}
+    info = {}
+    for name, df in tables.items():
+        data = parquet_bytes(df, keep_index)
+        files[f"{name}.parquet"] = data
+        info[name] = {"file": f"{name}.parquet", "rows": len(df), "sha256": hashlib.sha256(data).hexdigest()}
+    files[MANIFEST] = json_bytes({**manifest, "tables": info})
+    return files
+
+
+def read_manifest(url: str, kind: str, format_version: int, **storage_options: Any) -> dict[str, Any]:
+    """The ``manifest.json`` of a published directory, checked to exist and to be of ``format_version``."""
+    manifest_url = join(url, MANIFEST)
+    if not exists(manifest_url, **storage_options):
+        raise SnapshotError(f"{redact(url)}: no {kind} here (manifest.json missing: absent or incomplete)")
+    manifest = read_json(manifest_url, **storage_options)
+    if manifest.get("format_version") != format_version:
+        raise SnapshotError(f"{redact(url)}: {kind} format {manifest.get('format_version')} is not supported")
+    return manifest
+
+
+def read_tables(
+    url: str, manifest: Mapping[str, Any], verify: bool = False, **storage_options: Any
+) -> dict[str, pd.DataFrame]:
+    """The tables a manifest lists; with ``verify`` each file's SHA-256 is checked first."""
+    tables = {}
+    for name, info in manifest["tables"].items():
+        file_url = join(url, info["file"])
+        if verify:
+            fs, path = url_to_fs(file_url, **storage_options)
+            if hashlib.sha256(fs.cat_file(path)).hexdigest() != info["sha256"]:
+                raise SnapshotError(f"{redact(file_url)}: checksum mismatch (corrupt or changed)")
+        tables[name] = read_parquet(file_url, **storage_options)
+    return tables
 
 
 def publish_dir(url: str, files: Mapping[str, bytes], **storage_options: Any) -> None:

@@ -143,21 +143,20 @@ class Workspace:
     def ensure_index(
         self, snapshot_url: str, target: ConversionTarget, snap: Snapshot | None = None
     ) -> ResolutionIndex:
-        """The resolution index of a snapshot for ``target``, built and saved on first use."""
-        manifest = read_snapshot_manifest(snapshot_url, **self.storage_options)
-        key_target = target
-        if snap is not None:
-            key_target = target.validated(snap)
-        url = self.index_url(manifest["content_sha256"], key_target)
-        if self._manifest(url):
-            return ResolutionIndex.read(url, **self.storage_options)
+        """The resolution index of a snapshot for ``target``, built and saved on first use.
+
+        Without ``snap``, an index saved under the target as given is used without loading the snapshot."""
+        content = read_snapshot_manifest(snapshot_url, **self.storage_options)["content_sha256"]
         if snap is None:
-            snap = read_snapshot(snapshot_url, **self.storage_options)
-            key_target = target.validated(snap)
-            url = self.index_url(manifest["content_sha256"], key_target)
+            url = self.index_url(content, target)
             if self._manifest(url):
                 return ResolutionIndex.read(url, **self.storage_options)
-        index = ResolutionIndex.build(snap, key_target)
+            snap = read_snapshot(snapshot_url, **self.storage_options)
+        target = target.validated(snap)
+        url = self.index_url(content, target)
+        if self._manifest(url):
+            return ResolutionIndex.read(url, **self.storage_options)
+        index = ResolutionIndex.build(snap, target)
         index.write(url, **self.storage_options)
         return index
 

@@ -12,7 +12,6 @@ lower-cased name. A batch conversion is then a vectorized hash lookup:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -24,12 +23,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from idtrack_core import __version__, storage
 from idtrack_core.convert.names import TIER_ENSEMBL, TIER_SYNONYM, NameTable
 from idtrack_core.convert.resolve import RESULT_COLUMNS, ConversionTarget, Resolver
-from idtrack_core.errors import SnapshotError
 from idtrack_core.graph.model import Snapshot
 
 log = logging.getLogger(__name__)
@@ -197,24 +194,14 @@ class ResolutionIndex:
         return self.answers.lookup(queries)
 
     def write(self, url: str, **storage_options: Any) -> dict[str, Any]:
-        data = storage.parquet_bytes(self.table)
-        table_info = {"file": "answers.parquet", "rows": len(self.table), "sha256": hashlib.sha256(data).hexdigest()}
-        manifest = {**self.manifest, "tables": {"answers": table_info}}
-        files = {"answers.parquet": data, storage.MANIFEST: storage.json_bytes(manifest)}
-        storage.publish_dir(url, files, **storage_options)
-        return manifest
+        """Publish the index (``answers.parquet`` + manifest) atomically; return the manifest."""
+        storage.publish_dir(url, storage.table_files({"answers": self.table}, self.manifest), **storage_options)
+        return storage.read_json(storage.join(url, storage.MANIFEST), **storage_options)
 
     @classmethod
     def read(cls, url: str, **storage_options: Any) -> ResolutionIndex:
         started = time.perf_counter()
-        manifest_url = storage.join(url, storage.MANIFEST)
-        if not storage.exists(manifest_url, **storage_options):
-            raise SnapshotError(f"{storage.redact(url)}: no resolution index here (manifest.json missing)")
-        manifest = storage.read_json(manifest_url, **storage_options)
-        if manifest.get("format_version") != INDEX_FORMAT_VERSION:
-            raise SnapshotError(f"{storage.redact(url)}: index format {manifest.get('format_version')} unsupported")
-        fs, path = storage.url_to_fs(storage.join(url, manifest["tables"]["answers"]["file"]), **storage_options)
-        with fs.open(path, "rb") as f:
-            table = pq.read_table(f).to_pandas()
+        manifest = storage.read_manifest(url, "resolution index", INDEX_FORMAT_VERSION, **storage_options)
+        table = storage.read_parquet_file(storage.join(url, manifest["tables"]["answers"]["file"]), **storage_options)
         log.info("resolution index loaded in %.2fs", time.perf_counter() - started)
         return cls(table, manifest)

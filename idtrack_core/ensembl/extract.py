@@ -11,7 +11,6 @@ and are listed in the manifest.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from idtrack_core import __version__, storage
 from idtrack_core.ensembl.databases import CoreDatabase
 from idtrack_core.ensembl.schemas import EXTRACT_SCHEMAS, conform, validate_extract_table
 from idtrack_core.ensembl.sources import EnsemblSource, find_database
-from idtrack_core.errors import MissingTableError, SnapshotError
+from idtrack_core.errors import MissingTableError
 
 log = logging.getLogger(__name__)
 
@@ -233,45 +232,19 @@ def _schema_version(reader: _Reader) -> str | None:
 
 def extract_files(extract: ReleaseExtract) -> dict[str, bytes]:
     """The Parquet files and manifest (with row counts and SHA-256 checksums) of an extract."""
-    files: dict[str, bytes] = {}
-    table_info = {}
-    for name in TABLE_NAMES:
-        data = storage.parquet_bytes(extract.tables[name])
-        files[f"{name}.parquet"] = data
-        table_info[name] = {
-            "file": f"{name}.parquet",
-            "rows": len(extract.tables[name]),
-            "sha256": hashlib.sha256(data).hexdigest(),
-        }
-    manifest = {**extract.manifest, "tables": table_info}
-    files[storage.MANIFEST] = storage.json_bytes(manifest)
-    return files
+    return storage.table_files({name: extract.tables[name] for name in TABLE_NAMES}, extract.manifest)
 
 
 def write_extract(extract: ReleaseExtract, url: str, **storage_options: Any) -> dict[str, Any]:
     """Publish an extract at ``url`` atomically; return its manifest."""
-    files = extract_files(extract)
-    storage.publish_dir(url, files, **storage_options)
+    storage.publish_dir(url, extract_files(extract), **storage_options)
     return storage.read_json(storage.join(url, storage.MANIFEST), **storage_options)
 
 
 def read_extract(url: str, verify: bool = False, **storage_options: Any) -> ReleaseExtract:
     """Load a published extract; with ``verify`` check every table's SHA-256 against the manifest."""
-    manifest_url = storage.join(url, storage.MANIFEST)
-    if not storage.exists(manifest_url, **storage_options):
-        raise SnapshotError(f"{storage.redact(url)}: no manifest.json (missing or incomplete extract)")
-    manifest = storage.read_json(manifest_url, **storage_options)
-    if manifest.get("format_version") != EXTRACT_FORMAT_VERSION:
-        raise SnapshotError(f"{storage.redact(url)}: extract format {manifest.get('format_version')} is not supported")
-    tables = {}
-    for name, info in manifest["tables"].items():
-        file_url = storage.join(url, info["file"])
-        if verify:
-            fs, path = storage.url_to_fs(file_url, **storage_options)
-            digest = hashlib.sha256(fs.cat_file(path)).hexdigest()
-            if digest != info["sha256"]:
-                raise SnapshotError(f"{storage.redact(file_url)}: checksum mismatch (corrupt or changed)")
-        tables[name] = storage.read_parquet(file_url, **storage_options)
+    manifest = storage.read_manifest(url, "release extract", EXTRACT_FORMAT_VERSION, **storage_options)
+    tables = storage.read_tables(url, manifest, verify, **storage_options)
     return ReleaseExtract(
         manifest["species"],
         manifest["assembly"],

@@ -15,15 +15,12 @@ truth; per-mode var tables and merge layouts are derived from it.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from idtrack_core import storage
 from idtrack_core.errors import StudyInputError
@@ -256,10 +253,9 @@ def write_plan(
     """
     files: dict[str, bytes] = {}
     for name in _PLAN_TABLES:
-        df = getattr(plan, name)
-        files[f"{name}.parquet"] = _frame_bytes(df, keep_index=name in ("var", "presence"))
+        files[f"{name}.parquet"] = storage.parquet_bytes(getattr(plan, name), keep_index=name in ("var", "presence"))
     for name, df in (extra or {}).items():
-        files[f"{name}.parquet"] = _frame_bytes(df, keep_index=True)
+        files[f"{name}.parquet"] = storage.parquet_bytes(df, keep_index=True)
     manifest = {
         "format_version": PLAN_FORMAT_VERSION,
         "studies": list(plan.studies),
@@ -281,13 +277,13 @@ def write_plan(
 
 def read_plan(url: str, **storage_options: Any) -> tuple[HarmonizationPlan, dict[str, pd.DataFrame]]:
     """Load a published plan and its extra tables."""
-    manifest = storage.read_json(storage.join(url, storage.MANIFEST), **storage_options)
-    if manifest.get("format_version") != PLAN_FORMAT_VERSION:
-        raise StudyInputError(f"{storage.redact(url)}: plan format {manifest.get('format_version')} unsupported")
-    tables = {name: _read_frame(storage.join(url, f"{name}.parquet"), storage_options) for name in _PLAN_TABLES}
-    extra = {
-        name: _read_frame(storage.join(url, f"{name}.parquet"), storage_options) for name in manifest["extra_tables"]
-    }
+    manifest = storage.read_manifest(url, "harmonization plan", PLAN_FORMAT_VERSION, **storage_options)
+
+    def frame(name: str) -> pd.DataFrame:
+        return storage.read_parquet_file(storage.join(url, f"{name}.parquet"), **storage_options)
+
+    tables = {name: frame(name) for name in _PLAN_TABLES}
+    extra = {name: frame(name) for name in manifest["extra_tables"]}
     p = manifest["policy"]
     plan = HarmonizationPlan(
         var=tables["var"],
@@ -303,15 +299,3 @@ def read_plan(url: str, **storage_options: Any) -> tuple[HarmonizationPlan, dict
         n_features=manifest["n_features"],
     )
     return plan, extra
-
-
-def _frame_bytes(df: pd.DataFrame, keep_index: bool) -> bytes:
-    buf = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=keep_index), buf, compression="zstd")
-    return buf.getvalue()
-
-
-def _read_frame(url: str, storage_options: Mapping[str, Any]) -> pd.DataFrame:
-    fs, path = storage.url_to_fs(url, **dict(storage_options))
-    with fs.open(path, "rb") as f:
-        return pq.read_table(f).to_pandas()
