@@ -28,6 +28,12 @@ ASSETS = [
 ]
 
 
+# Declarative automation (eager, gated by blocking checks) runs by default, so a new release or study flows on.
+atlas_automation = dg.AutomationConditionSensorDefinition(
+    "atlas_automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING
+)
+
+
 def build_definitions(resources: dict | None = None) -> dg.Definitions:
     """The definitions with the given resources (default: this deployment's, from the environment)."""
     resources = dict(resources or resources_from_env())
@@ -35,7 +41,7 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
         jobs=[release_job, study_job, atlas_job],
-        sensors=[ensembl_release_sensor, study_registry_sensor],
+        sensors=[ensembl_release_sensor, study_registry_sensor, atlas_automation],
         schedules=[weekly_atlas_refresh],
         resources=resources,
     )

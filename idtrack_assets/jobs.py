@@ -1,15 +1,9 @@
-"""Asset jobs: one per unit of work the sensors and the schedule launch."""
+"""Asset jobs: one per unit of work the sensors and the schedule launch (partitions come from the assets)."""
 
 import dagster as dg
 
-from idtrack_assets.partitions import releases_partitions, studies_partitions
-
-release_job = dg.define_asset_job(
-    "release_extract_job", selection=["ensembl_release_extract"], partitions_def=releases_partitions
-)
-study_job = dg.define_asset_job(
-    "study_job", selection=["study_features", "study_matchings"], partitions_def=studies_partitions
-)
+release_job = dg.define_asset_job("release_extract_job", selection=["ensembl_release_extract"])
+study_job = dg.define_asset_job("study_job", selection=["study_features", "study_matchings"])
 atlas_job = dg.define_asset_job(
     "atlas_job",
     selection=[
