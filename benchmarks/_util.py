@@ -11,8 +11,12 @@ start-up and imports) with :func:`emit_result`; the parent gets them back in :at
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import datetime
+import io
 import json
 import os
+import platform
 import resource
 import signal
 import subprocess
@@ -20,11 +24,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 RESULT_MARKER = "@@BENCH-RESULT@@ "
+GIB = 1 << 30
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -182,7 +189,10 @@ def format_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     """A Markdown table with right-aligned numbers."""
     cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    numeric = [all(_is_number(row[i]) for row in rows) and bool(rows) for i in range(len(headers))]
+    numeric = [
+        all(_is_number(row[i]) or row[i] == "-" for row in rows) and any(_is_number(row[i]) for row in rows)
+        for i in range(len(headers))
+    ]
 
     def line(r: Sequence[str]) -> str:
         return (
@@ -207,3 +217,150 @@ def _cell(v: Any) -> str:
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+# ------------------------------------------------------------------------- helpers added for bench_extract/convert
+
+
+def best_of(runs: Sequence[Measurement], key: str | None = "seconds") -> Measurement:
+    """The fastest run (smallest ``result[key]``, or wall time when ``key`` is None), with its peak RSS replaced
+    by the largest seen in ``runs``."""
+    if not runs:
+        raise ValueError("no runs")
+    best = min(runs, key=lambda m: m.wall_seconds if key is None else m.result[key])
+    return dataclasses.replace(best, peak_rss_bytes=max(m.peak_rss_bytes for m in runs))
+
+
+def dir_size(path: str | os.PathLike[str]) -> int:
+    """Total size in bytes of the regular files under ``path`` (0 when it does not exist)."""
+    root = Path(path)
+    if root.is_file():
+        return root.stat().st_size
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages, e.g. ``"0.52 0.61 0.80"`` (``"n/a"`` where unsupported)."""
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def machine_summary() -> str:
+    """One line describing where the numbers come from: date, CPUs, memory, Python, load average."""
+    mem = ""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open("/proc/meminfo") as f:
+            kib = int(next(line for line in f if line.startswith("MemTotal:")).split()[1])
+        mem = f", {human_bytes(kib * 1024)} RAM"
+    now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    return (
+        f"{now}; {platform.node() or 'host'}: {os.cpu_count()} CPUs{mem}, Python {platform.python_version()}, "
+        f"load average {load_average()}"
+    )
+
+
+def verdict(ok: bool | None) -> str:
+    """``pass`` / ``FAIL`` / ``-`` (no target) for a results table."""
+    return "-" if ok is None else ("pass" if ok else "FAIL")
+
+
+def ratio(a: float | None, b: float | None, digits: int = 2) -> float | str:
+    """``a / b`` rounded, or ``"-"`` when either is missing or ``b`` is zero."""
+    if a is None or b is None or b == 0:
+        return "-"
+    return round(a / b, digits)
+
+
+def profiled(fn: Callable[[], T], out: str | os.PathLike[str], top: int = 25, strip_dirs: bool = True) -> tuple[T, str]:
+    """Call ``fn`` under :mod:`cProfile`; save the stats to ``out`` and return (its value, a text report of the
+    ``top`` functions by own time and by cumulative time)."""
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    value = prof.runcall(fn)
+    prof.dump_stats(str(out))
+    buf = io.StringIO()
+    stats = pstats.Stats(prof, stream=buf)
+    if strip_dirs:
+        stats.strip_dirs()
+    buf.write(f"--- top {top} by own time (tottime) ---\n")
+    stats.sort_stats("tottime").print_stats(top)
+    buf.write(f"--- top {top} by cumulative time ---\n")
+    stats.sort_stats("cumulative").print_stats(top)
+    return value, buf.getvalue()
+
+
+def py_spy_command(argv: Sequence[str], raw_out: str | os.PathLike[str], rate: int = 100) -> list[str] | None:
+    """``argv`` wrapped in ``py-spy record`` writing collapsed stacks to ``raw_out``; None without py-spy."""
+    import shutil
+
+    exe = shutil.which("py-spy")
+    if exe is None:
+        return None
+    return [exe, "record", "--format", "raw", "--rate", str(rate), "--nonblocking", "-o", str(raw_out), "--", *argv]
+
+
+def py_spy_summary(raw: str | os.PathLike[str], top: int = 20, package: str = "idtrack_core", rate: int = 100) -> str:
+    """A text report of py-spy collapsed stacks (``--format raw``): the ``top`` functions of ``package`` by
+    inclusive time, all functions by own time, and the hottest source lines, as shares of all samples (seconds
+    assume ``rate`` samples per second, as given to :func:`py_spy_command`)."""
+    from collections import Counter
+
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    own_lines: Counter[str] = Counter()
+    innermost: Counter[str] = Counter()
+    total = 0
+    with open(raw) as f:
+        for line in f:
+            stack, _, count = line.rstrip("\n").rpartition(" ")
+            if not stack or not count.isdigit():
+                continue
+            n = int(count)
+            total += n
+            frames = stack.split(";")
+            for key in {_frame_function(fr) for fr in frames}:
+                inclusive[key] += n
+            own[_frame_function(frames[-1])] += n
+            own_lines[_frame_line(frames[-1])] += n
+            mine = [fr for fr in frames if package in fr]
+            if mine:
+                innermost[_frame_line(mine[-1])] += n
+    if not total:
+        return "no samples\n"
+
+    def block(title: str, counts: Counter[str], keep: Callable[[str], bool] = lambda k: True) -> str:
+        rows = [(k, n) for k, n in counts.most_common() if keep(k)][:top]
+        body = "\n".join(f"  {100 * n / total:5.1f}%  {n / rate_hz:7.1f}s  {k}" for k, n in rows)
+        return f"{title}\n{body}\n"
+
+    rate_hz = float(rate)
+    return (
+        f"{total} samples (~{total / rate_hz:.0f}s at {rate_hz:.0f} Hz)\n"
+        + block(f"inclusive time, {package} functions (file:function):", inclusive, lambda k: package in k)
+        + block("own time (file:function):", own)
+        + block("own time by line:", own_lines)
+        + block(f"time by innermost {package} line (its own time plus the library calls it makes):", innermost)
+    )
+
+
+def _frame_function(frame: str) -> str:
+    """``"name (path/file.py:123)"`` → ``"path/file.py:name"`` (site-packages prefix dropped)."""
+    name, _, where = frame.rpartition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    return f"{_short_path(path)}:{name}" if name else frame
+
+
+def _frame_line(frame: str) -> str:
+    name, _, where = frame.rpartition(" (")
+    return f"{_short_path(where.rstrip(')'))} {name}" if name else frame
+
+
+def _short_path(path: str) -> str:
+    for marker in ("site-packages/", "/work/main/"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    return path
