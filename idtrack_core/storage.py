@@ -97,10 +97,11 @@ def read_parquet(url: str, columns: list[str] | None = None, **storage_options: 
     fs, path = url_to_fs(url, **storage_options)
     with fs.open(path, "rb") as f:
         table = pq.read_table(f, columns=columns)
-    return table.to_pandas(types_mapper=_nullable_types)
+    return table.to_pandas(types_mapper=nullable_type)
 
 
-def _nullable_types(dtype: pa.DataType) -> Any:
+def nullable_type(dtype: pa.DataType) -> Any:
+    """Arrow → pandas nullable dtypes (``string``, ``Int64``, ``Float64``, ``boolean``)."""
     if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
         return pd.StringDtype()
     if pa.types.is_integer(dtype):

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from idtrack_core import __version__, storage
 from idtrack_core.ensembl.databases import CoreDatabase
@@ -75,8 +77,10 @@ class _Reader:
 
 
 def _clean_ids(s: pd.Series) -> pd.Series:
-    s = s.astype("string").str.strip()
-    return s.mask(s.isin(["", "0"]))
+    """Stable ids trimmed; empty and ``0`` (old databases' "none") become NULL."""
+    ids = pc.utf8_trim_whitespace(pa.Array.from_pandas(s.astype("string"), type=pa.string()))
+    ids = pc.if_else(pc.is_in(ids, pa.array(["", "0"])), pa.scalar(None, pa.string()), ids)
+    return pd.Series(ids.to_pandas(types_mapper=storage.nullable_type), index=s.index)
 
 
 def _clean_versions(s: pd.Series) -> pd.Series:
@@ -106,9 +110,13 @@ def _objects(reader: _Reader, obj: str, extra: list[str]) -> pd.DataFrame:
 
 
 def _table(name: str, df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Conform ``df`` to extract table ``name``, drop exact duplicates and sort deterministically."""
-    out = conform(name, df).drop_duplicates()
-    return out.sort_values(by, kind="stable", na_position="first").reset_index(drop=True)
+    """Conform ``df`` to extract table ``name``, drop exact duplicates and sort by ``by`` then every other
+    column (a total order: same rows, same bytes), NULLs first."""
+    table = pa.Table.from_pandas(conform(name, df), preserve_index=False)
+    distinct = table.group_by(table.column_names, use_threads=False).aggregate([])
+    keys = [*by, *(c for c in table.column_names if c not in by)]
+    ordered = distinct.sort_by([(c, "ascending", "at_start") for c in keys]).select(table.column_names)
+    return ordered.to_pandas(types_mapper=storage.nullable_type)
 
 
 def normalize_database(source: EnsemblSource, db: CoreDatabase) -> tuple[dict[str, pd.DataFrame], _Reader]:

@@ -7,6 +7,7 @@ characters (MySQL reference manual, "LOAD DATA Statement", FIELDS ESCAPED BY).
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from idtrack_core.errors import DumpFormatError
 
@@ -116,14 +120,14 @@ def split_record(record: str) -> list[str | None]:
     return [None if p == "\\N" else p for p in parts]
 
 
-def iter_records(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
+def iter_records(lines: Iterable[str], first_line: int = 1) -> Iterator[tuple[int, str]]:
     """Join physical lines into records (an odd run of trailing backslashes escapes the newline).
 
-    Yields ``(first physical line number, record)``; line numbers start at 1.
+    Yields ``(first physical line number, record)``; line numbers start at ``first_line``.
     """
     pending: str | None = None
     start = 0
-    for lineno, line in enumerate(lines, start=1):
+    for lineno, line in enumerate(lines, start=first_line):
         if pending is None:
             pending, start = line, lineno
         else:
@@ -169,13 +173,12 @@ def _typed(values: list[str | None], kind: ColumnKind, path: str, column: str, l
     """Convert raw field strings to the column's kind; empty strings are NULL in numeric columns."""
     if kind == "str":
         return pd.Series(values, dtype="string")
-    raw = pd.Series(values, dtype="string")
-    raw = raw.mask(raw == "")
-    numbers = pd.to_numeric(raw, errors="coerce")
-    bad = numbers.isna() & raw.notna()
+    raw = np.array([None if v == "" else v for v in values], dtype=object)
+    numbers = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce")
+    bad = numbers.isna().to_numpy() & (raw != None)  # noqa: E711 - elementwise comparison
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DumpFormatError(path, f"column {column!r}: {raw.iloc[row]!r} is not a number", lines[row])
+        row = int(np.flatnonzero(bad)[0])
+        raise DumpFormatError(path, f"column {column!r}: {raw[row]!r} is not a number", lines[row])
     if kind == "int":
         return numbers.astype("Int64")
     return numbers.astype("Float64")
@@ -198,3 +201,68 @@ def format_value(value: object) -> str:
 def format_rows(rows: Iterable[Sequence[object]]) -> str:
     """Render rows as dump text: tab-separated fields, one row per line, escapes applied."""
     return "".join("\t".join(format_value(v) for v in row) + "\n" for row in rows)
+
+
+_ARROW_TYPES = {"int": pa.int64(), "float": pa.float64(), "str": pa.string()}
+
+
+def _arrow_block(data: bytes, schema: TableSchema, columns: Sequence[str]) -> pd.DataFrame | None:
+    """Parse a block with Arrow's CSV reader when its only escapes are ``\\N``; None if it cannot (other
+    escapes, invalid UTF-8, a malformed row — the exact parser then reads the block and names the line)."""
+    if data.count(b"\\") != data.count(b"\\N"):
+        return None
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(column_names=schema.column_names, use_threads=False),
+            parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: _ARROW_TYPES[schema.kind_of(c)] for c in columns},
+                include_columns=list(columns),
+                null_values=["\\N", ""],
+                strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    out = {}
+    for c in columns:
+        col = table.column(c)
+        if schema.kind_of(c) == "str":
+            col = pc.if_else(pc.equal(col, "\\N"), pa.scalar(None, pa.string()), col)
+        out[c] = col.to_pandas(types_mapper=_NULLABLE.get)
+    return pd.DataFrame(out, columns=list(columns))
+
+
+_NULLABLE = {pa.int64(): pd.Int64Dtype(), pa.float64(): pd.Float64Dtype(), pa.string(): pd.StringDtype()}
+
+
+def blocks_to_frame(blocks: Iterable[bytes], schema: TableSchema, columns: Sequence[str], path: str) -> pd.DataFrame:
+    """Parse dump blocks (each ending at a record boundary) into a typed DataFrame holding ``columns``.
+
+    Blocks without escapes other than ``\\N`` go through Arrow; the others through the exact parser, which
+    raises :class:`DumpFormatError` naming ``path`` and the line.
+    """
+    frames = []
+    first_line = 1
+    for data in blocks:
+        lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        frame = _arrow_block(data, schema, columns) if data else None
+        if frame is None:
+            text = decode(data[:-1] if data.endswith(b"\n") else data)
+            frame = records_to_frame(iter_records(text.split("\n"), first_line), schema, columns, path)
+        frames.append(frame)
+        first_line += lines
+    if not frames:
+        return records_to_frame([], schema, columns, path)
+    if len(frames) == 1:
+        return frames[0]
+    return pd.concat(frames, ignore_index=True)
+
+
+def decode(data: bytes) -> str:
+    """UTF-8, falling back to Latin-1 (old dumps)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")

@@ -30,10 +30,10 @@ from idtrack_core.ensembl.databases import (
 from idtrack_core.ensembl.mysqldump import (
     Column,
     TableSchema,
+    blocks_to_frame,
     column_kind,
-    iter_records,
+    decode,
     parse_create_tables,
-    records_to_frame,
 )
 from idtrack_core.errors import (
     DumpFormatError,
@@ -202,7 +202,7 @@ class DumpSource:
                     f"{self._display(db.location)}: no schema file (expected {db.name}.sql.gz or table.sql)"
                 )
             path = f"{db.location}/{found}"
-            text = "\n".join(self._retry(lambda: list(_read_lines(self.fs, path, self._display(path))), path))
+            text = self._retry(lambda: _read_text(self.fs, path, self._display(path)), path)
             self._schemas[db.location] = parse_create_tables(text)
         return self._schemas[db.location]
 
@@ -235,13 +235,14 @@ class DumpSource:
         display = self._display(path)
         log.debug("reading %s", display)
         return self._retry(
-            lambda: records_to_frame(iter_records(_read_lines(self.fs, path, display)), schema, columns, display),
+            lambda: blocks_to_frame(_read_blocks(self.fs, path, display), schema, columns, display),
             f"reading {display}",
         )
 
 
-def _read_lines(fs: Any, path: str, display: str) -> Iterator[str]:
-    """Stream the lines of a (possibly gzipped) text file; UTF-8, falling back to Latin-1 per block."""
+def _read_blocks(fs: Any, path: str, display: str) -> Iterator[bytes]:
+    """Stream a (possibly gzipped) dump file in blocks that end at a record boundary (a newline not escaped
+    by a backslash)."""
     with fs.open(path, "rb") as raw:
         stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
         rest = b""
@@ -253,21 +254,27 @@ def _read_lines(fs: Any, path: str, display: str) -> Iterator[str]:
             if not block:
                 break
             block = rest + block
-            cut = block.rfind(b"\n")
-            if cut < 0:
-                rest = block
-                continue
-            rest = block[cut + 1 :]
-            yield from _decode(block[:cut]).split("\n")
+            cut = _record_boundary(block)
+            rest = block[cut:]
+            if cut:
+                yield block[:cut]
         if rest:
-            yield _decode(rest)
+            yield rest
 
 
-def _decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+def _record_boundary(block: bytes) -> int:
+    """Length of the longest prefix of ``block`` ending with an unescaped newline (0 if none)."""
+    end = len(block)
+    while (cut := block.rfind(b"\n", 0, end)) >= 0:
+        backslashes = cut - len(block[:cut].rstrip(b"\\"))
+        if backslashes % 2 == 0:
+            return cut + 1
+        end = cut
+    return 0
+
+
+def _read_text(fs: Any, path: str, display: str) -> str:
+    return "".join(decode(b) for b in _read_blocks(fs, path, display))
 
 
 def _meta_values(meta: pd.DataFrame) -> dict[str, list[str]]:
@@ -440,7 +447,7 @@ class MySQLSource:
 
 
 def _text(value: Any) -> str:
-    return _decode(value) if isinstance(value, bytes | bytearray) else str(value)
+    return decode(value) if isinstance(value, bytes | bytearray) else str(value)
 
 
 def _typed_values(values: list[Any], kind: str) -> pd.Series:

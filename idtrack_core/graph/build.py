@@ -37,32 +37,57 @@ _HISTORY_COLUMNS = [
 
 
 class Interner:
-    """Assigns stable integer codes to strings in order of first appearance."""
+    """Assigns stable integer codes to hashable values in order of first appearance."""
 
     def __init__(self) -> None:
-        self._index = pd.Index([], dtype=object)
+        self._codes: dict[object, int] = {}
 
     def __len__(self) -> int:
-        return len(self._index)
+        return len(self._codes)
 
     def codes(self, values: pd.Series | np.ndarray) -> np.ndarray:
-        vals = pd.Index(np.asarray(values, dtype=object))
-        codes = self._index.get_indexer(vals)
-        missing = codes < 0
-        if missing.any():
-            new = pd.unique(vals[missing])
-            self._index = self._index.append(pd.Index(new, dtype=object))
-            codes[missing] = self._index.get_indexer(vals[missing])
-        return codes.astype(np.int64)
+        known = self._codes
+        items = values.tolist()
+        return np.fromiter((known.setdefault(v, len(known)) for v in items), dtype=np.int64, count=len(items))
 
     @property
     def values(self) -> np.ndarray:
-        return self._index.to_numpy(dtype=object)
+        return np.array(list(self._codes), dtype=object)
+
+
+class ObjectInterner:
+    """Codes of Ensembl objects keyed by (type, stable id): one stable id may name a gene and a transcript
+    in quirky databases."""
+
+    def __init__(self) -> None:
+        self._by_type: dict[str, dict[str, int]] = {}
+        self.types: list[str] = []
+        self.ids: list[str] = []
+
+    def codes(self, ids: pd.Series, typ: str | pd.Series) -> np.ndarray:
+        values = np.asarray(ids.tolist(), dtype=object)
+        types = (
+            np.full(len(values), typ, dtype=object) if isinstance(typ, str) else np.asarray(typ.tolist(), dtype=object)
+        )
+        out = np.empty(len(values), dtype=np.int64)
+        for t in pd.unique(types):
+            sel = np.flatnonzero(types == t)
+            known = self._by_type.setdefault(str(t), {})
+            codes = []
+            for v in values[sel].tolist():
+                code = known.get(v)
+                if code is None:
+                    code = known[v] = len(self.ids)
+                    self.ids.append(v)
+                    self.types.append(str(t))
+                codes.append(code)
+            out[sel] = codes
+        return out
 
 
 @dataclass
 class _Accumulator:
-    ids: Interner = field(default_factory=Interner)  # "type<TAB>stable_id"
+    ids: ObjectInterner = field(default_factory=ObjectInterner)
     names: Interner = field(default_factory=Interner)
     dbs: Interner = field(default_factory=Interner)
     versions: list[np.ndarray] = field(default_factory=list)
@@ -73,11 +98,7 @@ class _Accumulator:
     session_rows: dict[int, int] = field(default_factory=dict)
 
     def obj_codes(self, ids: pd.Series, typ: str | pd.Series) -> np.ndarray:
-        """Codes of Ensembl objects, keyed by (type, stable id): one stable id may name a gene and a
-        transcript in quirky databases."""
-        types = pd.Series(typ if not isinstance(typ, str) else [typ] * len(ids), dtype=object)
-        keys = types.to_numpy(dtype=object) + "\t" + np.asarray(ids, dtype=object)
-        return self.ids.codes(keys)
+        return self.ids.codes(ids, typ)
 
     def add(self, ex: ReleaseExtract, pos: int) -> None:
         t = ex.tables
@@ -206,9 +227,8 @@ def _headers(extracts: Iterable[ReleaseExtract | str], opts: dict[str, Any]) -> 
 
 
 def _finish(acc: _Accumulator, releases: list[int]) -> dict[str, pd.DataFrame]:
-    pairs = [k.split("\t", 1) for k in acc.ids.values]
-    types = np.array([p[0] for p in pairs], dtype=object)
-    ids = np.array([p[1] for p in pairs], dtype=object)
+    types = np.array(acc.ids.types, dtype=object)
+    ids = np.array(acc.ids.ids, dtype=object)
     order = np.lexsort((ids.astype(str), types.astype(str)))
     remap = np.empty(len(order), dtype=np.int64)
     remap[order] = np.arange(len(order))
