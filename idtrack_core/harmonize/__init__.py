@@ -1,1 +1,1 @@
-"""."""
+"""Harmonization across studies: study I/O without X, matchings and diagnostics, the plan, the merge."""
