@@ -90,3 +90,15 @@ def test_history_conversion_from_an_old_release(snap):
     """FOXF2's version 1 existed in release 38 (events 361: 37 → 38 and 362: 39 → 40)."""
     res = convert(snap, ["ENSG00000137273.1", "ENSG00000137273.2"], 72, "HGNC Symbol", from_release=38)
     assert list(res["target_ids"]) == ["FOXF2", "FOXF2"]
+
+
+def test_networkx_model_of_the_snapshot(snap):
+    """DESIGN §4's graph: base IDs → versions with releases, history edges with scores, xrefs to external names."""
+    g = snap.to_networkx()
+    assert ("version", "gene", "ENSG00000137273", 3) in g.successors(("id", "gene", "ENSG00000137273"))
+    old, new = ("version", "transcript", "ENST00000064324", 1), ("version", "transcript", "ENST00000380874", 2)
+    edge = next(iter(g.get_edge_data(old, new).values()))
+    assert edge["kind"] == "history" and edge["score"] == pytest.approx(0.741079) and edge["new_release"] == "47"
+    names = {n for n in g.successors(("id", "gene", "ENSG00000164379")) if n[0] == "external"}
+    assert ("external", "HGNC Symbol", "FOXQ1") in names
+    assert ("external", "HGNC Symbol", "HFH1") in set(g.successors(("external", "HGNC Symbol", "FOXQ1")))

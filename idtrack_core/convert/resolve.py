@@ -523,10 +523,6 @@ def _answers_to_frame(answers: dict[str, Answer]) -> pd.DataFrame:
     return out
 
 
-def _empty_answers() -> pd.DataFrame:
-    return _answers_to_frame({})
-
-
 def answers_frame(meta: pd.DataFrame, answers: pd.DataFrame) -> pd.DataFrame:
     """Per-key metadata (key, tier, node) + per-key answers → answer columns (with the match ``tier``),
     indexed by key."""
