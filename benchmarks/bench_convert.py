@@ -340,7 +340,7 @@ def w_dict(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def w_simulate(spec: dict[str, Any]) -> dict[str, Any]:
-    from idtrack_core.simulate import simulate_mirror
+    from idtrack_core.simulation import simulate_mirror
 
     with Timer() as t:
         summary = simulate_mirror(

@@ -91,7 +91,7 @@ def asset_names() -> list[str]:
 
 def prepare_home(home: Path, genes: int = DEMO_GENES, releases: tuple[int, int] = DEMO_RELEASES) -> Path:
     """Demo data under ``home`` and a minimal Dagster instance in ``{home}/dagster``; returns that DAGSTER_HOME."""
-    from idtrack_core.demo import ensure_demo
+    from idtrack_core.demo_data import ensure_demo
 
     ensure_demo(str(home), genes=genes, releases=releases)
     dagster_home = home / "dagster"

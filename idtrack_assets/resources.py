@@ -23,7 +23,7 @@ import dagster as dg
 
 from idtrack_core import storage
 from idtrack_core.convert import ConversionTarget
-from idtrack_core.demo import DEMO_ASSEMBLY, DEMO_SPECIES, ensure_demo
+from idtrack_core.demo_data import DEMO_ASSEMBLY, DEMO_SPECIES, ensure_demo
 from idtrack_core.ensembl import EnsemblSource, open_source
 from idtrack_core.harmonize.matchings import Thresholds
 from idtrack_core.harmonize.plan import HarmonizationPolicy

@@ -69,7 +69,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from idtrack_core.simulate import simulate_mirror
+    from idtrack_core.simulation import simulate_mirror
 
     summary = simulate_mirror(
         args.out, genes=args.genes, releases=args.releases, seed=args.seed, overwrite=args.overwrite

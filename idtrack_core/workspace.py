@@ -22,7 +22,7 @@ import pandas as pd
 
 from idtrack_core import storage
 from idtrack_core.convert.index import ResolutionIndex
-from idtrack_core.convert.resolve import ConversionTarget
+from idtrack_core.convert.target import ConversionTarget
 from idtrack_core.ensembl import EnsemblSource, extract_release, write_extract
 from idtrack_core.ensembl.databases import CoreDatabase, validate_species
 from idtrack_core.errors import SnapshotError, UnknownReleaseError, UnknownSpeciesError

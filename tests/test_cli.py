@@ -43,7 +43,7 @@ def test_simulate_refuses_to_overwrite_and_bad_ranges(tmp_path, capsys):
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "idtrack_assets.cli", *args],
+        [sys.executable, "-m", "idtrack_assets.console", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from idtrack_core.convert import convert
 from idtrack_core.ensembl import DumpSource, extract_release
 from idtrack_core.graph import build_snapshot
-from idtrack_core.simulate import read_ground_truth, simulate_mirror
+from idtrack_core.simulation import read_ground_truth, simulate_mirror
 
 SPECIES, ASSEMBLY = "idtrack_simulans", "SIM1"
 RELEASES = (1, 8)

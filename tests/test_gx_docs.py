@@ -13,17 +13,17 @@ from contextlib import contextmanager
 import pandas as pd
 import pytest
 
-from idtrack_assets.gx_docs import (
+from idtrack_core.convert import ConversionTarget, ResolutionIndex
+from idtrack_core.ensembl import DumpSource, extract_release
+from idtrack_core.graph import build_snapshot
+from idtrack_core.harmonize.matchings import Thresholds, diagnose, match_features
+from idtrack_core.report.data_docs import (
     DOCS_RUN_TIME,
     DataDocsError,
     asset_names,
     render_data_docs,
     with_gate_columns,
 )
-from idtrack_core.convert import ConversionTarget, ResolutionIndex
-from idtrack_core.ensembl import DumpSource, extract_release
-from idtrack_core.graph import build_snapshot
-from idtrack_core.harmonize.matchings import Thresholds, diagnose, match_features
 
 from conftest import TESTDB
 

@@ -17,7 +17,7 @@ from idtrack_assets.definitions import ASSETS, build_definitions, defs
 from idtrack_assets.partitions import releases_partitions, studies_partitions
 from idtrack_assets.resources import resources_from_env
 from idtrack_assets.sensors import ensembl_release_sensor, study_registry_sensor
-from idtrack_core.demo import ensure_demo
+from idtrack_core.demo_data import ensure_demo
 from idtrack_core.harmonize.plan import read_plan
 
 pytestmark = pytest.mark.slow

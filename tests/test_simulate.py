@@ -1,4 +1,4 @@
-"""Tests of the simulated Ensembl mirror (idtrack_core.simulate): real files, no mocks."""
+"""Tests of the simulated Ensembl mirror (idtrack_core.simulation): real files, no mocks."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 from idtrack_core import storage
 from idtrack_core.ensembl import DumpSource, extract_release
 from idtrack_core.ensembl.mysqldump import format_rows
-from idtrack_core.simulate import (
+from idtrack_core.simulation import (
     ASSEMBLY,
     SPECIES,
     TRANSITION_EVENTS,
@@ -72,7 +72,7 @@ def test_same_seed_gives_byte_identical_mirror(mirror: tuple[Path, SimulationSum
     """A second run in another interpreter (different str hash seed) writes the same bytes."""
     out = tmp_path / "again"
     code = (
-        "import sys; from idtrack_core.simulate import simulate_mirror; "
+        "import sys; from idtrack_core.simulation import simulate_mirror; "
         f"simulate_mirror(sys.argv[1], genes={GENES}, releases={RELEASES}, seed={SEED})"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}

@@ -9,7 +9,8 @@ from idtrack_assets.assets.studies import registered
 from idtrack_assets.resources import AtlasSettings, AtlasStorage, StudyRegistryResource
 from idtrack_core import storage
 from idtrack_core.harmonize.plan import read_plan
-from idtrack_core.report import rates_png, summary_markdown
+from idtrack_core.report.plot import rates_png
+from idtrack_core.report.summary import summary_markdown
 
 
 def _shape(context: dg.AssetExecutionContext, asset: str) -> tuple[int, int]:
@@ -32,7 +33,7 @@ def harmonization_report(
     atlas_settings: AtlasSettings,
 ) -> dg.MaterializeResult:
     """What changed, failed or is ambiguous per study, how it was resolved, and the atlas shapes."""
-    from idtrack_assets.gx_docs import render_data_docs
+    from idtrack_core.report.data_docs import render_data_docs
 
     plan, extra = read_plan(latest_path(context, "harmonization_plan"), **atlas_storage.storage_options)
     diagnostics = extra["diagnostics"]

@@ -14,8 +14,10 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from idtrack_core.convert.answers import RESULT_COLUMNS
 from idtrack_core.convert.index import ResolutionIndex
-from idtrack_core.convert.resolve import RESULT_COLUMNS, ConversionTarget, Resolver, Strategy
+from idtrack_core.convert.resolve import Resolver
+from idtrack_core.convert.target import ConversionTarget, Strategy
 from idtrack_core.graph.model import Snapshot
 
 

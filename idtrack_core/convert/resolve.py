@@ -7,95 +7,20 @@ resolution index) costs one history walk per starting node, not per name.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from idtrack_core.convert.answers import candidate_keys, lookup
 from idtrack_core.convert.bridge import BRIDGE_KINDS, BridgeIndex
 from idtrack_core.convert.history import Candidate, HistoryWalker, State, best_candidates
-from idtrack_core.convert.names import ENSEMBL_SOURCE, TIER_ENSEMBL, NameTable
-from idtrack_core.errors import ConversionInputError
+from idtrack_core.convert.names import TIER_ENSEMBL, NameTable
+from idtrack_core.convert.target import ENSEMBL_DATABASES, ConversionTarget
 from idtrack_core.graph.intervals import holds_at
 from idtrack_core.graph.model import Snapshot
-
-ENSEMBL_DATABASES = {
-    "ensembl_gene": "gene",
-    "ensembl_transcript": "transcript",
-    "ensembl_translation": "translation",
-}
-Strategy = Literal["best", "all"]
-TargetField = Literal["label", "accession"]
-
-RESULT_COLUMNS = [
-    "query_id",
-    "category",
-    "target_ids",
-    "ensembl_genes",
-    "reason",
-    "fallback",
-    "matched_node",
-    "match",
-    "path_length",
-    "min_score",
-    "bridge",
-    "bridge_via",
-]
-
-
-@dataclass(frozen=True)
-class ConversionTarget:
-    """What to convert to: a snapshot release and a final database (``ensembl_gene`` or an external
-    database's display name such as ``HGNC Symbol``), from an optional release, with a strategy."""
-
-    to_release: int
-    final_database: str = "ensembl_gene"
-    from_release: int | None = None
-    strategy: Strategy = "best"
-    target_field: TargetField = "label"
-    source_databases: tuple[str, ...] | None = None
-
-    def validated(self, snap: Snapshot) -> ConversionTarget:
-        """Check against ``snap``; normalize the final database to its display name."""
-        if self.to_release not in snap.release_list:
-            raise ConversionInputError(
-                f"to_release {self.to_release} is not a release of the snapshot ({snap.release_list})"
-            )
-        if self.strategy not in ("best", "all"):
-            raise ConversionInputError(f"strategy must be 'best' or 'all', not {self.strategy!r}")
-        if self.target_field not in ("label", "accession"):
-            raise ConversionInputError(f"target_field must be 'label' or 'accession', not {self.target_field!r}")
-        db = self.final_database
-        if db not in ENSEMBL_DATABASES:
-            known = snap.database_names
-            if db not in known:
-                choices = sorted({*ENSEMBL_DATABASES, *set(known.values())})
-                raise ConversionInputError(f"unknown final database {db!r}; known: {', '.join(choices)}")
-            db = known[db]
-        sources = None
-        if self.source_databases:
-            known = {**snap.database_names, ENSEMBL_SOURCE: ENSEMBL_SOURCE}
-            unknown = [s for s in self.source_databases if s not in known]
-            if unknown:
-                raise ConversionInputError(f"unknown source database(s) {unknown}")
-            sources = tuple(sorted({known[s] for s in self.source_databases}))
-        return ConversionTarget(self.to_release, db, self.from_release, self.strategy, self.target_field, sources)
-
-    @property
-    def key(self) -> str:
-        """A file-name-safe identity of this target."""
-        db = re.sub(r"[^A-Za-z0-9]+", "_", self.final_database).strip("_")
-        src = (
-            "all"
-            if not self.source_databases
-            else "+".join(re.sub(r"[^A-Za-z0-9]+", "_", s) for s in self.source_databases)
-        )
-        frm = "any" if self.from_release is None else str(self.from_release)
-        return f"to{self.to_release}_{db}_from{frm}_{self.strategy}_{self.target_field}_{src}"
 
 
 @dataclass(frozen=True)
@@ -443,8 +368,6 @@ class Resolver:
 
         Resolves only the keys these queries can reach, with the same lookup as the resolution index.
         """
-        from idtrack_core.convert.index import candidate_keys, lookup
-
         queries = [str(q) for q in queries]
         exact_keys, lower_keys = candidate_keys(queries)
         rows = self.names.rows

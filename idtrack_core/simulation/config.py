@@ -118,7 +118,7 @@ class SimulationRates:
 
 @dataclass(frozen=True)
 class SimulationSummary:
-    """What :func:`idtrack_core.simulate.simulate_mirror` wrote.
+    """What :func:`idtrack_core.simulation.simulate_mirror` wrote.
 
     ``counts`` holds one counter per key of ``COUNT_KEYS`` (events over all transitions; the naming
     counters ``hgnc_symbol``, ``entrez_id``, ``clone_name``, ``no_symbol``, ``alias``, ``case_variant``

@@ -17,7 +17,7 @@ GROUND_TRUTH_DIR = "ground_truth"
 
 @dataclass(frozen=True)
 class GroundTruth:
-    """The ground-truth tables of a simulated mirror (see :mod:`idtrack_core.simulate`)."""
+    """The ground-truth tables of a simulated mirror (see :mod:`idtrack_core.simulation`)."""
 
     genes: pd.DataFrame
     transitions: pd.DataFrame

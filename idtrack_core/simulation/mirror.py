@@ -72,7 +72,7 @@ from idtrack_core.simulation.config import (
     SimulationSummary,
 )
 from idtrack_core.simulation.dumps import DumpWriter, database_name
-from idtrack_core.simulation.groundtruth import GROUND_TRUTH_DIR, GroundTruth, read_ground_truth
+from idtrack_core.simulation.groundtruth import GROUND_TRUTH_DIR
 from idtrack_core.simulation.model import GenomeModel
 from idtrack_core.simulation.truth import TruthWriter
 
@@ -80,18 +80,6 @@ log = logging.getLogger(__name__)
 
 TRUTH_FORMAT_VERSION = 1
 _MAX_RELEASE = 99_999  # mapping_session.old_release is varchar(5)
-
-__all__ = [
-    "ASSEMBLY",
-    "SPECIES",
-    "TRANSITION_EVENTS",
-    "GroundTruth",
-    "SimulationRates",
-    "SimulationSummary",
-    "database_name",
-    "read_ground_truth",
-    "simulate_mirror",
-]
 
 
 def simulate_mirror(
@@ -289,7 +277,7 @@ def _generate(
     document = {
         "format_version": TRUTH_FORMAT_VERSION,
         "producer": f"idtrack-atlas {__version__}",
-        "generator": "idtrack_core.simulate.simulate_mirror",
+        "generator": "idtrack_core.simulation.simulate_mirror",
         "seed": seed,
         "parameters": {
             "genes": genes,

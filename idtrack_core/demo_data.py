@@ -25,7 +25,7 @@ import pandas as pd
 import scipy.sparse as sp
 import yaml
 
-from idtrack_core.simulate import read_ground_truth, simulate_mirror
+from idtrack_core.simulation import read_ground_truth, simulate_mirror
 
 log = logging.getLogger(__name__)
 DEMO_SPECIES, DEMO_ASSEMBLY = "idtrack_simulans", "SIM1"

@@ -1,0 +1,70 @@
+"""What a conversion aims at: :class:`ConversionTarget` (target release, final database, strategy)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from idtrack_core.convert.names import ENSEMBL_SOURCE
+from idtrack_core.errors import ConversionInputError
+from idtrack_core.graph.model import Snapshot
+
+ENSEMBL_DATABASES = {
+    "ensembl_gene": "gene",
+    "ensembl_transcript": "transcript",
+    "ensembl_translation": "translation",
+}
+Strategy = Literal["best", "all"]
+TargetField = Literal["label", "accession"]
+
+
+@dataclass(frozen=True)
+class ConversionTarget:
+    """What to convert to: a snapshot release and a final database (``ensembl_gene`` or an external
+    database's display name such as ``HGNC Symbol``), from an optional release, with a strategy."""
+
+    to_release: int
+    final_database: str = "ensembl_gene"
+    from_release: int | None = None
+    strategy: Strategy = "best"
+    target_field: TargetField = "label"
+    source_databases: tuple[str, ...] | None = None
+
+    def validated(self, snap: Snapshot) -> ConversionTarget:
+        """Check against ``snap``; normalize the final database to its display name."""
+        if self.to_release not in snap.release_list:
+            raise ConversionInputError(
+                f"to_release {self.to_release} is not a release of the snapshot ({snap.release_list})"
+            )
+        if self.strategy not in ("best", "all"):
+            raise ConversionInputError(f"strategy must be 'best' or 'all', not {self.strategy!r}")
+        if self.target_field not in ("label", "accession"):
+            raise ConversionInputError(f"target_field must be 'label' or 'accession', not {self.target_field!r}")
+        db = self.final_database
+        if db not in ENSEMBL_DATABASES:
+            known = snap.database_names
+            if db not in known:
+                choices = sorted({*ENSEMBL_DATABASES, *set(known.values())})
+                raise ConversionInputError(f"unknown final database {db!r}; known: {', '.join(choices)}")
+            db = known[db]
+        sources = None
+        if self.source_databases:
+            known = {**snap.database_names, ENSEMBL_SOURCE: ENSEMBL_SOURCE}
+            unknown = [s for s in self.source_databases if s not in known]
+            if unknown:
+                raise ConversionInputError(f"unknown source database(s) {unknown}")
+            sources = tuple(sorted({known[s] for s in self.source_databases}))
+        return ConversionTarget(self.to_release, db, self.from_release, self.strategy, self.target_field, sources)
+
+    @property
+    def key(self) -> str:
+        """A file-name-safe identity of this target."""
+        db = re.sub(r"[^A-Za-z0-9]+", "_", self.final_database).strip("_")
+        src = (
+            "all"
+            if not self.source_databases
+            else "+".join(re.sub(r"[^A-Za-z0-9]+", "_", s) for s in self.source_databases)
+        )
+        frm = "any" if self.from_release is None else str(self.from_release)
+        return f"to{self.to_release}_{db}_from{frm}_{self.strategy}_{self.target_field}_{src}"

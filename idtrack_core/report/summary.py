@@ -1,0 +1,32 @@
+"""The report's Markdown summary: per-study diagnostics, policies, identifier sets and atlas shapes."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from idtrack_core.harmonize.plan import HarmonizationPlan
+
+
+def summary_markdown(plan: HarmonizationPlan, diagnostics: pd.DataFrame, atlases: dict[str, tuple[int, int]]) -> str:
+    """The report's Markdown: per-study diagnostics, policies, identifier sets and atlas shapes."""
+    lines = ["# Harmonization report", "", "## Per-study diagnostics", "", diagnostics.to_markdown(), ""]
+    lines += ["## Policies", ""] + [f"- **{k}**: {v}" for k, v in plan.policy.describe().items()] + [""]
+    lines += ["## Atlases", ""] + [f"- **{mode}**: {n:,} cells × {m:,} features" for mode, (n, m) in atlases.items()]
+    consistent = plan.conversion_failed_but_consistent_identifiers
+    lines += [
+        "",
+        "## Identifier sets",
+        "",
+        f"- conversion_failed_but_consistent_identifiers ({len(consistent)}): "
+        + (", ".join(f"`{c}`" for c in consistent[:20]) or "none"),
+    ]
+    for study, failed in plan.conversion_failed_identifiers.items():
+        lines.append(
+            f"- conversion_failed_identifiers[{study}] ({len(failed)}): "
+            + (", ".join(f"`{c}`" for c in failed[:10]) or "none")
+        )
+    lines.append(f"- multiple_ensembl: {len(plan.multiple_ensembl)} features ({plan.policy.one_to_many})")
+    lines.append(f"- n→1 groups: {len(plan.n_to_one)} ({plan.policy.many_to_one})")
+    if plan.excluded_studies:
+        lines += ["", "## Left out", ""] + [f"- {s}: {r}" for s, r in plan.excluded_studies.items()]
+    return "\n".join(lines) + "\n"
