@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from idtrack_assets import cli
+from idtrack_assets import console as cli
 from idtrack_core.ensembl import read_extract
 
 from conftest import HUMAN

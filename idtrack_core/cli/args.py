@@ -1,0 +1,71 @@
+"""Arguments and helpers shared by the commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def release_arg(text: str) -> int | str:
+    """A release number or ``latest``."""
+    if text == "latest":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"release must be a number or 'latest', not {text!r}") from None
+
+
+def release_range(text: str) -> tuple[int, int]:
+    """An inclusive release range such as ``1-10`` (or one release)."""
+    try:
+        first, _, last = text.partition("-")
+        return int(first), int(last or first)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a release range such as 1-10, not {text!r}") from None
+
+
+def add_source_args(p: argparse.ArgumentParser) -> None:
+    """``--source`` (required), ``--species``, ``--assembly``."""
+    p.add_argument("--source", required=True, help="dump root URL (path, http(s)://, s3://) or mysql://user@host:port")
+    p.add_argument("--species", required=True, help="production name, e.g. homo_sapiens")
+    p.add_argument("--assembly", default=None, help="e.g. GRCh38 (or 38); default: any")
+
+
+def add_target_args(p: argparse.ArgumentParser) -> None:
+    """Where the identifiers come from (source, home) and the conversion target."""
+    p.add_argument("--source", help="dump root URL or mysql://…; omit to use only what --home holds")
+    p.add_argument("--home", required=True, help="folder (or s3://) caching extracts, snapshot and indexes")
+    p.add_argument("--species", required=True)
+    p.add_argument("--assembly", default=None)
+    p.add_argument("--to-release", required=True, type=release_arg, help="release number or 'latest'")
+    p.add_argument("--from-release", type=int, default=None, help="release the identifiers come from")
+    p.add_argument("--final-database", default="ensembl_gene", help="ensembl_gene or e.g. 'HGNC Symbol'")
+    p.add_argument("--strategy", choices=["best", "all"], default="best")
+    p.add_argument("--target-field", choices=["label", "accession"], default="label")
+
+
+def target_from(args: argparse.Namespace, ws: Any, source: Any) -> Any:
+    """The :class:`ConversionTarget` the arguments ask for ("latest" resolved against what is available)."""
+    from idtrack_core.convert import ConversionTarget
+
+    to_release = args.to_release
+    if to_release == "latest":
+        to_release = max(ws.available_releases(source))
+    return ConversionTarget(to_release, args.final_database, args.from_release, args.strategy, args.target_field)
+
+
+def write_table(df: Any, output: str | None) -> None:
+    """CSV to stdout, or an atomic write of CSV / Parquet (by extension) to ``output``."""
+    from idtrack_core import storage
+
+    if output is None:
+        df.to_csv(sys.stdout, index=False)
+    elif output.endswith(".parquet"):
+        storage.atomic_write_bytes(output, storage.parquet_bytes(df))
+    else:
+        storage.atomic_write_bytes(output, df.to_csv(index=False).encode())

@@ -1,0 +1,55 @@
+"""``convert``: identifiers to a target release and database, through a cached home folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from idtrack_core.cli.args import add_target_args, target_from, write_table
+
+
+def read_ids(args: argparse.Namespace) -> list[str]:
+    """The identifiers given as arguments and in ``--input``."""
+    ids = list(args.ids)
+    if args.input:
+        with open(args.input, encoding="utf-8") as f:
+            ids += [line.strip() for line in f if line.strip()]
+    if not ids:
+        raise argparse.ArgumentTypeError("give identifiers as arguments or with --input FILE")
+    return ids
+
+
+def summary_line(result: Any) -> str:
+    """One line of 1:1 / 1:n / 1:0 / fallback counts of a conversion result."""
+    counts = result["category"].value_counts()
+    reasons = result["reason"].value_counts()
+    return (
+        f"{len(result):,} ids: 1:1 {counts.get('1:1', 0):,} · 1:n {counts.get('1:n', 0):,} · "
+        f"1:0 {counts.get('1:0', 0):,} (no_corresponding {reasons.get('no_corresponding', 0):,}, "
+        f"no_conversion {reasons.get('no_conversion', 0):,}) · fallback {int(result['fallback'].sum()):,}"
+    )
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """Convert identifiers and write the result table."""
+    from idtrack_core.ensembl import open_source
+    from idtrack_core.workspace import Workspace, convert_with_home
+
+    ids = read_ids(args)
+    source = open_source(args.source) if args.source else None
+    ws = Workspace(args.home, args.species, args.assembly)
+    result = convert_with_home(ws, source, ids, target_from(args, ws, source))
+    write_table(result, args.output)
+    print(summary_line(result), file=sys.stderr)
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add ``convert`` to the subcommands."""
+    p = sub.add_parser("convert", help="convert identifiers to a target release and database")
+    add_target_args(p)
+    p.add_argument("--input", help="file with one identifier per line")
+    p.add_argument("--output", help="CSV (default: stdout) or .parquet file")
+    p.add_argument("ids", nargs="*", help="identifiers to convert")
+    p.set_defaults(func=cmd_convert)
