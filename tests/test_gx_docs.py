@@ -16,7 +16,8 @@ import pytest
 from idtrack_core.convert import ConversionTarget, ResolutionIndex
 from idtrack_core.ensembl import DumpSource, extract_release
 from idtrack_core.graph import build_snapshot
-from idtrack_core.harmonize.matchings import Thresholds, diagnose, match_features
+from idtrack_core.harmonize.gates import Thresholds, evaluate_gates, evaluate_studies
+from idtrack_core.harmonize.matchings import diagnose, match_features
 from idtrack_core.report.data_docs import (
     DOCS_RUN_TIME,
     DataDocsError,
@@ -76,7 +77,7 @@ def matchings() -> dict[str, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def docs(matchings) -> dict[str, bytes]:
     with no_network():
-        return render_data_docs(matchings, Thresholds())
+        return render_data_docs(matchings, evaluate_studies(matchings, Thresholds()))
 
 
 def page_text(page: bytes) -> str:
@@ -95,7 +96,7 @@ def index_rows(docs: dict[str, bytes]) -> list[dict]:
 
 def expected_status(study: str, matching: pd.DataFrame, thresholds: Thresholds) -> str:
     """What the blocking checks decide, in the words of the GX index."""
-    return "Failed" if thresholds.violations(diagnose(study, matching)) else "Success"
+    return "Success" if evaluate_gates(study, matching, thresholds).passed else "Failed"
 
 
 def test_fixture_studies_straddle_the_default_gates(matchings):
@@ -151,7 +152,7 @@ def test_each_study_is_reported_with_the_status_of_its_gates(docs, matchings):
         assert f"Data asset: {study} " in text
         assert ("Status: Failed" in text) == (statuses[study] == "Failed")
         failed = int(re.search(r"Unsuccessful Expectations (\d+)", text).group(1))
-        assert failed == len(thresholds.violations(diagnose(study, m)))  # the contract itself holds
+        assert failed == len(evaluate_gates(study, m, thresholds).failures)  # the contract itself holds
     junk = page_text(docs[rows["junk_lab"]["_table_row_link_path"]])
     observed = re.search(r"is_failed .*?mean must be .*? less than or equal to 0\.2 \. ≈?([0-9.]+)", junk)
     assert float(observed.group(1)) == pytest.approx(diagnose("junk_lab", matchings["junk_lab"]).failure_rate)
@@ -166,7 +167,7 @@ def test_per_study_thresholds_and_a_second_run_give_the_same_files(docs, matchin
         "lung v2/left": Thresholds(max_failure_rate=0.05),
     }
     with no_network():
-        again = render_data_docs(matchings, overrides)
+        again = render_data_docs(matchings, evaluate_studies(matchings, overrides))
     assert capfd.readouterr() == ("", "")
     assert list(again) == list(docs)
     assert {n: b for n, b in again.items() if not n.endswith(".html")} == {
@@ -182,8 +183,10 @@ def test_per_study_thresholds_and_a_second_run_give_the_same_files(docs, matchin
 
 def test_no_study_gives_an_empty_site_and_missing_thresholds_are_named(matchings):
     with no_network():
-        empty = render_data_docs({}, Thresholds())
+        empty = render_data_docs({}, {})
     assert "index.html" in empty and not index_rows(empty)
     assert not any(name.startswith("validations/") for name in empty)
     with pytest.raises(DataDocsError, match="junk_lab"):
-        render_data_docs(matchings, {"heart": Thresholds(), "lung v2/left": Thresholds()})
+        render_data_docs(
+            matchings, evaluate_studies({k: matchings[k] for k in ("heart", "lung v2/left")}, Thresholds())
+        )

@@ -13,7 +13,8 @@ import scipy.sparse as sp
 
 from idtrack_core import cli
 from idtrack_core.errors import StudyInputError
-from idtrack_core.harmonize.matchings import Thresholds, diagnose, match_features
+from idtrack_core.harmonize.gates import Thresholds, evaluate_gates
+from idtrack_core.harmonize.matchings import diagnose, match_features
 from idtrack_core.harmonize.pipeline import harmonize
 from idtrack_core.harmonize.plan import HarmonizationPolicy
 
@@ -125,7 +126,9 @@ def test_matchings_and_diagnostics(studies, human_hgnc_index):
     sym = match_features(["ENSG00000141510", "TP53", "Y_RNA"], human_hgnc_index.lookup)
     assert sym["collision"].tolist() == [True, True, False]
     assert diagnose("s", sym).collisions == 1
-    assert Thresholds(max_failure_rate=0.0).violations(diagnose("j", match_features(["x"], human_hgnc_index.lookup)))
+    assert not evaluate_gates(
+        "j", match_features(["x"], human_hgnc_index.lookup), Thresholds(max_failure_rate=0.0)
+    ).passed
 
 
 def test_union_and_intersect_against_the_inputs_cell_by_cell(studies, human_hgnc_index, tmp_path):

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from idtrack_core.convert import RESULT_COLUMNS
+from idtrack_core.harmonize.gates import collision_genes
 
 Lookup = Callable[[list[str]], pd.DataFrame]
 MATCHING_COLUMNS = ["feature", *RESULT_COLUMNS[1:], "n_genes", "collision"]
@@ -69,8 +70,7 @@ def diagnose(study: str, matching: pd.DataFrame) -> StudyDiagnostics:
 
     one, many, none = count((cat == "1:1") & ~fb), count((cat == "1:n") & ~fb), count(cat == "1:0")
     fb_one, fb_many = count((cat == "1:1") & fb), count((cat == "1:n") & fb)
-    genes = matching.loc[matching["collision"], "ensembl_genes"].str.split(";").explode()
-    collisions = int(genes.value_counts().gt(1).sum()) if len(genes) else 0
+    collisions = len(collision_genes(matching))
 
     def rate(k: int) -> float:
         return round(k / n, 6) if n else 0.0
@@ -94,23 +94,3 @@ def diagnose(study: str, matching: pd.DataFrame) -> StudyDiagnostics:
 def diagnostics_table(diagnostics: Sequence[StudyDiagnostics]) -> pd.DataFrame:
     """One row per study, indexed by study name (the seed's per-study table)."""
     return pd.DataFrame([d.as_row() for d in diagnostics]).set_index("study")
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Quality gates of a study's matching (DESIGN §6)."""
-
-    max_failure_rate: float = 0.2
-    max_ambiguity_rate: float = 0.05
-    max_collisions: int = 50
-
-    def violations(self, d: StudyDiagnostics) -> list[str]:
-        """Human-readable reasons the study fails its gates (empty when it passes)."""
-        out = []
-        if d.failure_rate > self.max_failure_rate:
-            out.append(f"failure rate {d.failure_rate:.3f} > max_failure_rate {self.max_failure_rate}")
-        if d.ambiguity_rate > self.max_ambiguity_rate:
-            out.append(f"ambiguity rate {d.ambiguity_rate:.3f} > max_ambiguity_rate {self.max_ambiguity_rate}")
-        if d.collisions > self.max_collisions:
-            out.append(f"{d.collisions} n→1 collisions > max_collisions {self.max_collisions}")
-        return out

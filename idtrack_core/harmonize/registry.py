@@ -25,7 +25,7 @@ import yaml
 
 from idtrack_core import storage
 from idtrack_core.errors import StudyInputError
-from idtrack_core.harmonize.matchings import Thresholds
+from idtrack_core.harmonize.gates import Thresholds
 from idtrack_core.harmonize.pipeline import validate_study_names
 
 THRESHOLD_FIELDS = ("max_failure_rate", "max_ambiguity_rate", "max_collisions")

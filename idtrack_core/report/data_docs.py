@@ -3,7 +3,7 @@
 GX 1.x is called directly (``dagster-ge`` pins GX < 1): an ephemeral Data Context, one pandas dataframe asset per
 study, one expectation suite (``study_matching``) that mirrors the Pandera contract
 (:class:`idtrack_core.harmonize.schemas.StudyMatchingTable`) and the quality gates of
-:class:`~idtrack_core.harmonize.matchings.Thresholds`, and one Checkpoint per study whose ``UpdateDataDocsAction``
+:mod:`idtrack_core.harmonize.gates`, and one Checkpoint per study whose ``UpdateDataDocsAction``
 renders a filesystem Data Docs site in a temporary folder. The built site is returned as bytes so the caller can
 publish it anywhere (local disk or S3).
 
@@ -14,9 +14,10 @@ The gates are expectations over helper columns added to a copy of each matching 
 - ``collision_genes_first_seen`` — the n→1 collision genes (Ensembl genes reached by more than one feature) this
   feature is the first to reach, in var order; its sum is the study's collision count, expected ≤ ``max_collisions``.
 
-These are the same comparisons as :meth:`Thresholds.violations`, so a study that fails its blocking checks shows as
-failed in the Data Docs. The limits are suite parameters given per study (per-study overrides); the suite's own page
-therefore shows their names (``{'$PARAMETER': 'max_failure_rate'}``), each validation page the values applied.
+These are the same measures as the gates of :mod:`idtrack_core.harmonize.gates`, with the limits of each study's
+:class:`~idtrack_core.harmonize.gates.GateReport`, so a study that fails its blocking checks shows as failed in the
+Data Docs. The limits are suite parameters given per study (per-study overrides); the suite's own page therefore
+shows their names (``{'$PARAMETER': 'max_failure_rate'}``), each validation page the values applied.
 
 Reproducibility: the validation pages live under ``validations/<suite>/<run name>/<run time>/``; the run time is
 pinned (:data:`DOCS_RUN_TIME`, unless given) so the same studies always give the same file names and links into a
@@ -38,7 +39,6 @@ import re
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,7 +59,8 @@ from great_expectations.data_context.types.base import (
 )
 from great_expectations.expectations.row_conditions import Column
 
-from idtrack_core.harmonize.matchings import MATCHING_COLUMNS, Thresholds
+from idtrack_core.harmonize.gates import GateReport, Thresholds
+from idtrack_core.harmonize.matchings import MATCHING_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,8 @@ HELPER_COLUMNS = ["is_failed", "is_ambiguous", "collision_genes_first_seen"]
 _SUITE_NOTES = (
     "Conversion of every feature of one study to Ensembl genes (idtrack-atlas, DESIGN §6). The contract mirrors "
     "the Pandera model `StudyMatchingTable`; the expectations noted 'Gate' are the blocking quality gates of "
-    "`Thresholds` (limits given per study) over helper columns: `is_failed` (1:0), `is_ambiguous` (1:n) and "
-    "`collision_genes_first_seen` (sums to the number of n→1 collision genes)."
+    "`idtrack_core.harmonize.gates` (limits given per study) over helper columns: `is_failed` (1:0), "
+    "`is_ambiguous` (1:n) and `collision_genes_first_seen` (sums to the number of n→1 collision genes)."
 )
 
 _GX_LOGO = re.compile(r"https://great-expectations-web-assets\.s3\.[a-z0-9-]+\.amazonaws\.com/logo-long\.png[^\"']*")
@@ -92,7 +93,7 @@ class DataDocsError(RuntimeError):
 
 def render_data_docs(
     matchings: Mapping[str, pd.DataFrame],
-    thresholds: Thresholds | Mapping[str, Thresholds],
+    gates: Mapping[str, GateReport],
     *,
     run_time: datetime | None = None,
 ) -> dict[str, bytes]:
@@ -102,9 +103,9 @@ def render_data_docs(
     ----------
     matchings
         Study name → matching table (columns ``MATCHING_COLUMNS``, as :func:`match_features` returns it).
-    thresholds
-        The quality gates turned into expectations (rates are fractions of the study's features): one for every
-        study, or study → its own (per-study overrides; every study of ``matchings`` must be there).
+    gates
+        Study → its gate report (:func:`~idtrack_core.harmonize.gates.evaluate_gates`); its thresholds become the
+        expectations' limits (every study of ``matchings`` must be there).
     run_time
         Run time recorded in the validation results and their paths; :data:`DOCS_RUN_TIME` when None.
 
@@ -115,7 +116,7 @@ def render_data_docs(
         between pages are relative, so the folder can be copied anywhere.
     """
     assets = asset_names(matchings)
-    limits = {study: _study_thresholds(thresholds, study) for study in matchings}
+    limits = {study: _study_thresholds(gates, study) for study in matchings}
     with _quiet(), tempfile.TemporaryDirectory(prefix="gx_docs_") as site:
         context = gx.get_context(mode="ephemeral", project_config=_context_config(site))
         suite = context.suites.add(matching_suite())
@@ -136,7 +137,7 @@ def render_data_docs(
             )
             result = checkpoint.run(
                 batch_parameters={"dataframe": with_gate_columns(matching)},
-                expectation_parameters=asdict(limits[study]),
+                expectation_parameters=limits[study].as_dict(),
                 run_id=run_id,
             )
             log.info("GX validation of %s: %s", study, "passed" if result.success else "failed")
@@ -148,11 +149,9 @@ def render_data_docs(
     return files
 
 
-def _study_thresholds(thresholds: Thresholds | Mapping[str, Thresholds], study: str) -> Thresholds:
-    if isinstance(thresholds, Thresholds):
-        return thresholds
+def _study_thresholds(gates: Mapping[str, GateReport], study: str) -> Thresholds:
     try:
-        return thresholds[study]
+        return gates[study].thresholds
     except KeyError:
         raise DataDocsError(f"no thresholds given for study {study!r}") from None
 
