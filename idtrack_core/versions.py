@@ -1,0 +1,411 @@
+"""Immutable, content-addressed versions of every artifact, ``latest`` pointers, leases and retention (DESIGN §7).
+
+Layout under a storage root (a local folder or ``s3://bucket/prefix``)::
+
+    {root}/versions/{slot}/{version}/...        one immutable version; complete once its manifest.json exists
+    {root}/latest/{name}.json                   a pointer: the handle of the current version of an asset
+    {root}/leases/{holder}/{name}.json          a version a run (the holder) wrote or read
+
+A *slot* is a family of versions (``snapshots/homo_sapiens/GRCh38``); a *version* is derived from everything that
+determines the content — the inputs' versions, the settings and the code version (:func:`version_id`) — so building
+the same thing twice finds the first build and reuses it (nothing is rewritten). A :class:`Handle` (URL + version +
+manifest checksum) is what flows between steps. Pointers move atomically after a version is complete.
+
+Nothing is deleted except by :meth:`VersionedStore.plan_retention` / :meth:`VersionedStore.remove`, which never remove
+a version that a pointer names, that an active run holds a lease on, that is among the newest ``keep`` of its slot,
+or that is younger than ``min_age`` (a run may have just finished it and not yet moved its pointer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from idtrack_core import storage
+from idtrack_core.errors import SnapshotError
+
+log = logging.getLogger(__name__)
+
+VERSION_LENGTH = 20
+_VERSION = re.compile(rf"^[0-9a-f]{{{VERSION_LENGTH}}}$")
+_NAME = re.compile(r"^[A-Za-z0-9_.=+-]+(/[A-Za-z0-9_.=+-]+)*$")
+VERSIONS, LATEST, LEASES = "versions", "latest", "leases"
+
+
+def version_id(kind: str, code_version: str, inputs: Mapping[str, Any]) -> str:
+    """The content address of an artifact: a hash of its kind, its code version and everything it is made from.
+
+    Parameters
+    ----------
+    kind
+        What is built (``snapshot``, ``resolution_index``, …).
+    code_version
+        The version of the code that builds it (bumped whenever the output for the same inputs changes).
+    inputs
+        JSON-serializable description of the inputs: upstream versions, settings, source fingerprints.
+
+    Returns
+    -------
+    str
+        :data:`VERSION_LENGTH` hexadecimal characters.
+    """
+    document = {"kind": kind, "code_version": code_version, "inputs": inputs}
+    return hashlib.sha256(storage.json_bytes(document)).hexdigest()[:VERSION_LENGTH]
+
+
+@dataclass(frozen=True)
+class Handle:
+    """A complete, immutable version of an artifact: what one step hands to the next.
+
+    Attributes
+    ----------
+    slot
+        The family of versions it belongs to.
+    version
+        Its content address (:func:`version_id`).
+    url
+        The folder holding it (a local path or ``s3://`` URL).
+    manifest_sha256
+        SHA-256 of its ``manifest.json`` (which lists the checksums of its files).
+    """
+
+    slot: str
+    version: str
+    url: str
+    manifest_sha256: str
+
+    def file(self, name: str) -> str:
+        """The URL of one file of this version."""
+        return storage.join(self.url, name)
+
+    def manifest(self, **storage_options: Any) -> dict[str, Any]:
+        """The version's manifest, checked against :attr:`manifest_sha256`."""
+        fs, path = storage.url_to_fs(self.file(storage.MANIFEST), **storage_options)
+        data = fs.cat_file(path)
+        if hashlib.sha256(data).hexdigest() != self.manifest_sha256:
+            raise SnapshotError(f"{storage.redact(self.url)}: manifest changed since version {self.version} was made")
+        return json.loads(data)
+
+    def to_json(self) -> bytes:
+        """Canonical JSON."""
+        return storage.json_bytes(asdict(self))
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Handle:
+        """Parse :meth:`to_json`."""
+        return cls(**json.loads(data))
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One version folder found in a store."""
+
+    slot: str
+    version: str
+    url: str
+    complete: bool
+    modified: float
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A version a holder (a run) wrote or read, under a name (an asset and partition)."""
+
+    holder: str
+    name: str
+    handle: Handle
+    role: str
+    created: float
+
+
+@dataclass(frozen=True)
+class RetentionPlan:
+    """What a retention rule removes and why the rest stays.
+
+    Attributes
+    ----------
+    remove
+        Complete versions to remove.
+    kept
+        Every other version with the reason it stays (``pointer``, ``lease``, ``newest``, ``young``,
+        ``incomplete``).
+    stale_leases
+        Holders whose leases no longer protect anything (their runs ended): removed with the versions.
+    """
+
+    remove: tuple[VersionInfo, ...]
+    kept: tuple[tuple[VersionInfo, str], ...] = ()
+    stale_leases: tuple[str, ...] = field(default_factory=tuple)
+
+
+class VersionedStore:
+    """Versions, pointers and leases under one storage root (see the module docstring).
+
+    Parameters
+    ----------
+    root
+        A local folder or an ``s3://`` URL.
+    storage_options
+        fsspec options (credentials, endpoint) for ``root``.
+    """
+
+    def __init__(self, root: str, storage_options: Mapping[str, Any] | None = None) -> None:
+        self.root = root
+        self.storage_options = dict(storage_options or {})
+
+    def __repr__(self) -> str:
+        return f"VersionedStore({storage.redact(self.root)!r})"
+
+    # ----------------------------------------------------------------------------------------- versions
+    def version_url(self, slot: str, version: str) -> str:
+        """Where a version of ``slot`` lives."""
+        _check_name(slot, "slot")
+        if not _VERSION.match(version):
+            raise ValueError(f"not a version id: {version!r}")
+        return storage.join(self.root, VERSIONS, slot, version)
+
+    def find(self, slot: str, version: str) -> Handle | None:
+        """The handle of a complete version, or None when it does not exist (or is incomplete)."""
+        url = self.version_url(slot, version)
+        fs, path = storage.url_to_fs(storage.join(url, storage.MANIFEST), **self.storage_options)
+        try:
+            data = fs.cat_file(path)
+        except FileNotFoundError:
+            return None
+        return Handle(slot, version, url, hashlib.sha256(data).hexdigest())
+
+    def publish(self, slot: str, version: str, files: Mapping[str, bytes]) -> Handle:
+        """Publish a version from in-memory files (``manifest.json`` among them), or reuse it when it exists."""
+        found = self.find(slot, version)
+        if found is not None:
+            log.info("%s version %s exists: reused", slot, version)
+            return found
+        storage.publish_dir(self.version_url(slot, version), files, **self.storage_options)
+        return self._sealed(slot, version)
+
+    def build(self, slot: str, version: str, write: Callable[[str], Mapping[str, Any]]) -> Handle:
+        """Reuse a version, or make it with ``write(url)`` (which writes its files into ``url`` and returns the
+        manifest); the manifest is written last, so the version is complete only when everything is there."""
+        found = self.find(slot, version)
+        if found is not None:
+            log.info("%s version %s exists: reused", slot, version)
+            return found
+        url = self.version_url(slot, version)
+        manifest = write(url)
+        storage.atomic_write_bytes(
+            storage.join(url, storage.MANIFEST), storage.json_bytes(manifest), **self.storage_options
+        )
+        return self._sealed(slot, version)
+
+    def _sealed(self, slot: str, version: str) -> Handle:
+        handle = self.find(slot, version)
+        if handle is None:
+            raise SnapshotError(f"{storage.redact(self.version_url(slot, version))}: no manifest after publishing")
+        return handle
+
+    def versions(self) -> list[VersionInfo]:
+        """Every version folder in the store, sorted by slot then modification time."""
+        base = storage.join(self.root, VERSIONS)
+        fs, base_path = storage.url_to_fs(base, **self.storage_options)
+        if not fs.exists(base_path):
+            return []
+        entries = fs.find(base_path, withdirs=True, detail=True)
+        prefix = base_path.rstrip("/") + "/"
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for path, info in entries.items():
+            rel = path[len(prefix) :] if path.startswith(prefix) else path
+            parts = rel.strip("/").split("/")
+            if len(parts) >= 2 and _VERSION.match(parts[-1]) and info.get("type") == "directory":
+                found.setdefault(("/".join(parts[:-1]), parts[-1]), {"modified": _mtime(info), "complete": False})
+            if len(parts) >= 3 and parts[-1] == storage.MANIFEST and _VERSION.match(parts[-2]):
+                key = ("/".join(parts[:-2]), parts[-2])
+                found[key] = {"modified": _mtime(info), "complete": True}
+        return sorted(
+            (
+                VersionInfo(slot, version, self.version_url(slot, version), v["complete"], v["modified"])
+                for (slot, version), v in found.items()
+            ),
+            key=lambda v: (v.slot, v.modified, v.version),
+        )
+
+    def remove(self, versions: Collection[VersionInfo]) -> None:
+        """Delete these version folders (use :meth:`plan_retention` to choose them)."""
+        fs, _ = storage.url_to_fs(self.root, **self.storage_options)
+        for v in versions:
+            _, path = storage.url_to_fs(v.url, **self.storage_options)
+            log.info("removing %s version %s", v.slot, v.version)
+            fs.rm(path, recursive=True)
+
+    # ----------------------------------------------------------------------------------------- pointers
+    def point(self, name: str, handle: Handle) -> None:
+        """Move the pointer ``name`` (an asset, with its partition) to ``handle``, atomically."""
+        _check_name(name, "pointer name")
+        storage.atomic_write_bytes(self._pointer_url(name), handle.to_json(), **self.storage_options)
+
+    def pointer(self, name: str) -> Handle | None:
+        """The handle a pointer names, or None when it was never set."""
+        _check_name(name, "pointer name")
+        return _read_handle(self._pointer_url(name), self.storage_options)
+
+    def pointers(self) -> dict[str, Handle]:
+        """Every pointer, by name."""
+        return dict(self._json_files(storage.join(self.root, LATEST)))
+
+    def _pointer_url(self, name: str) -> str:
+        return storage.join(self.root, LATEST, f"{name}.json")
+
+    # ------------------------------------------------------------------------------------------- leases
+    def lease(self, holder: str, name: str, handle: Handle, role: str) -> None:
+        """Record that ``holder`` (a run id) wrote or read ``handle`` under ``name``."""
+        _check_name(holder, "lease holder")
+        _check_name(name, "lease name")
+        document = {"handle": json.loads(handle.to_json()), "role": role, "created": time.time()}
+        url = storage.join(self.root, LEASES, holder, f"{name}.json")
+        storage.atomic_write_bytes(url, storage.json_bytes(document), **self.storage_options)
+
+    def leased(self, holder: str, name: str, role: str | None = None) -> Handle | None:
+        """The handle ``holder`` leased under ``name`` (with that ``role``), or None."""
+        url = storage.join(self.root, LEASES, holder, f"{name}.json")
+        document = _read_json(url, self.storage_options)
+        if document is None or (role is not None and document["role"] != role):
+            return None
+        return Handle(**document["handle"])
+
+    def leases(self) -> list[Lease]:
+        """Every lease in the store."""
+        base = storage.join(self.root, LEASES)
+        out = []
+        for rel, document in self._json_documents(base):
+            holder, _, name = rel.partition("/")
+            out.append(Lease(holder, name, Handle(**document["handle"]), document["role"], document["created"]))
+        return sorted(out, key=lambda lease: (lease.holder, lease.name))
+
+    def _json_documents(self, base: str) -> Iterator[tuple[str, Any]]:
+        fs, base_path = storage.url_to_fs(base, **self.storage_options)
+        if not fs.exists(base_path):
+            return
+        prefix = base_path.rstrip("/") + "/"
+        for path in sorted(fs.find(base_path)):
+            if path.endswith(".json") and not path.rsplit("/", 1)[-1].startswith("."):
+                rel = path[len(prefix) :][: -len(".json")]
+                yield rel, json.loads(fs.cat_file(path))
+
+    def _json_files(self, base: str) -> Iterator[tuple[str, Handle]]:
+        for rel, document in self._json_documents(base):
+            yield rel, Handle(**document)
+
+    # ---------------------------------------------------------------------------------------- retention
+    def plan_retention(
+        self,
+        keep: int = 2,
+        min_age_s: float = 3600.0,
+        active_holders: Collection[str] | None = None,
+        lease_ttl_s: float = 7 * 86400.0,
+        now: float | None = None,
+    ) -> RetentionPlan:
+        """Choose the versions a retention rule removes.
+
+        Parameters
+        ----------
+        keep
+            How many of the newest complete versions of each slot always stay.
+        min_age_s
+            Versions modified less than this many seconds ago stay.
+        active_holders
+            The run ids that may still use what they leased (e.g. Dagster's runs in progress). When None, every
+            lease younger than ``lease_ttl_s`` protects its version.
+        lease_ttl_s
+            Age after which a lease no longer protects anything when ``active_holders`` is None.
+        now
+            The current time (seconds since the epoch); for tests.
+
+        Returns
+        -------
+        RetentionPlan
+        """
+        if keep < 0 or min_age_s < 0:
+            raise ValueError("keep and min_age_s must be ≥ 0")
+        now = time.time() if now is None else now
+        pointed = {(h.slot, h.version) for h in self.pointers().values()}
+        leases = self.leases()
+        live = [
+            lease
+            for lease in leases
+            if (lease.holder in active_holders if active_holders is not None else now - lease.created < lease_ttl_s)
+        ]
+        leased = {(lease.handle.slot, lease.handle.version) for lease in live}
+        stale = tuple(sorted({lease.holder for lease in leases} - {lease.holder for lease in live}))
+        remove, kept = [], []
+        by_slot: dict[str, list[VersionInfo]] = {}
+        for v in self.versions():
+            by_slot.setdefault(v.slot, []).append(v)
+        for slot_versions in by_slot.values():
+            complete = [v for v in slot_versions if v.complete]
+            newest = {v.version for v in sorted(complete, key=lambda v: v.modified)[-keep:]} if keep else set()
+            for v in slot_versions:
+                reason = _kept_because(v, pointed, leased, newest, now - v.modified < min_age_s)
+                if reason:
+                    kept.append((v, reason))
+                else:
+                    remove.append(v)
+        return RetentionPlan(tuple(remove), tuple(kept), stale)
+
+    def apply_retention(self, plan: RetentionPlan) -> None:
+        """Remove what :meth:`plan_retention` chose, and the leases of runs that ended."""
+        self.remove(plan.remove)
+        fs, _ = storage.url_to_fs(self.root, **self.storage_options)
+        for holder in plan.stale_leases:
+            _, path = storage.url_to_fs(storage.join(self.root, LEASES, holder), **self.storage_options)
+            if fs.exists(path):
+                fs.rm(path, recursive=True)
+
+
+def _kept_because(
+    v: VersionInfo, pointed: set[tuple[str, str]], leased: set[tuple[str, str]], newest: set[str], young: bool
+) -> str | None:
+    key = (v.slot, v.version)
+    if key in pointed:
+        return "pointer"
+    if key in leased:
+        return "lease"
+    if not v.complete:
+        return "incomplete"
+    if v.version in newest:
+        return "newest"
+    if young:
+        return "young"
+    return None
+
+
+def _check_name(name: str, what: str) -> None:
+    if not _NAME.match(name) or ".." in name.split("/"):
+        raise ValueError(f"invalid {what} {name!r}: letters, digits and _ . = + - separated by /")
+
+
+def _read_json(url: str, storage_options: Mapping[str, Any]) -> Any:
+    fs, path = storage.url_to_fs(url, **storage_options)
+    try:
+        return json.loads(fs.cat_file(path))
+    except FileNotFoundError:
+        return None
+
+
+def _read_handle(url: str, storage_options: Mapping[str, Any]) -> Handle | None:
+    document = _read_json(url, storage_options)
+    return None if document is None else Handle(**document)
+
+
+def _mtime(info: Mapping[str, Any]) -> float:
+    """Modification time (seconds since the epoch) of an fsspec ``info`` entry, local or S3."""
+    for key in ("mtime", "LastModified", "last_modified", "created"):
+        value = info.get(key)
+        if value is None:
+            continue
+        return float(value.timestamp()) if hasattr(value, "timestamp") else float(value)
+    return time.time()
