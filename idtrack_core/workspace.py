@@ -1,41 +1,59 @@
-"""A home folder (local or ``s3://``) caching release extracts, graph snapshots and resolution indexes.
+"""A workspace: the versioned release extracts, graph snapshots and resolution indexes of one species/assembly.
 
-Layout::
+Everything lives in a :class:`~idtrack_core.versions.VersionedStore` (a local folder or ``s3://``) as immutable,
+content-addressed versions; each step takes the :class:`~idtrack_core.versions.Handle` of its inputs and returns the
+handle of its output::
 
-    {home}/extracts/{species}/{assembly}/{release}/            release extract (Parquet + manifest.json)
-    {home}/snapshots/{species}/{assembly}/{snapshot_release}/   graph snapshot
-    {home}/indexes/{snapshot sha256[:16]}/{target key}/          resolution index
+    versions/extracts/{species}/{assembly}/{release}/{version}/   release extract (Parquet + manifest.json)
+    versions/snapshots/{species}/{assembly}/{version}/           graph snapshot
+    versions/indexes/{species}/{assembly}/{version}/             resolution index
 
-Everything is rebuilt only when its inputs changed: an extract when its source database's fingerprint
-changed, a snapshot when an extract changed (content hash of the inputs), an index when the snapshot did.
+A version is derived from what makes the content (the source database's fingerprint, the input versions, the target,
+the code version), so an unchanged input is never rebuilt and a changed one gets a new version beside the old.
+Manifests carry the ``lineage`` of their inputs (source, fingerprints, versions), which the provenance of every
+atlas is made from. The command line (``--home``) and the Dagster assets use the same workspace.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
 
 from idtrack_core import storage
-from idtrack_core.convert.index import ResolutionIndex
+from idtrack_core.convert.index import INDEX_CODE_VERSION, ResolutionIndex
 from idtrack_core.convert.target import ConversionTarget
-from idtrack_core.ensembl import EnsemblSource, extract_release, write_extract
+from idtrack_core.ensembl import EnsemblSource, extract_release
 from idtrack_core.ensembl.databases import CoreDatabase, validate_species
-from idtrack_core.errors import SnapshotError, UnknownReleaseError, UnknownSpeciesError
-from idtrack_core.graph import Snapshot, build_snapshot, read_snapshot, write_snapshot
-from idtrack_core.graph.model import SNAPSHOT_FORMAT_VERSION
-from idtrack_core.graph.store import read_snapshot_manifest
+from idtrack_core.ensembl.extract import EXTRACT_CODE_VERSION, extract_files
+from idtrack_core.errors import SnapshotError, UnknownSpeciesError
+from idtrack_core.graph import Snapshot, build_snapshot, read_snapshot
+from idtrack_core.graph.build import SNAPSHOT_CODE_VERSION
+from idtrack_core.graph.store import snapshot_files
+from idtrack_core.versions import Handle, VersionedStore, version_id
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Workspace:
-    """Cached artifacts of one species/assembly under ``home``."""
+    """The versioned artifacts of one species/assembly under ``home``.
+
+    Parameters
+    ----------
+    home
+        Storage root: a local folder or ``s3://bucket/prefix``.
+    species
+        Ensembl production name (``homo_sapiens``).
+    assembly
+        Assembly name (``GRCh38``), or None for any.
+    storage_options
+        fsspec options for ``home``.
+    """
 
     home: str
     species: str
@@ -45,138 +63,139 @@ class Workspace:
     def __post_init__(self) -> None:
         object.__setattr__(self, "species", validate_species(self.species))
 
+    @cached_property
+    def store(self) -> VersionedStore:
+        """The versioned store under ``home``."""
+        return VersionedStore(self.home, self.storage_options)
+
     @property
-    def _asm(self) -> str:
-        return self.assembly or "any"
+    def _scope(self) -> str:
+        return f"{self.species}/{self.assembly or 'any'}"
 
-    def extract_url(self, release: int) -> str:
-        return storage.join(self.home, "extracts", self.species, self._asm, str(release))
+    # ---------------------------------------------------------------------------------------- extracts
+    def extract(self, source: EnsemblSource, db: CoreDatabase) -> Handle:
+        """The extract of ``db`` for the source's current content (made unless this version exists).
 
-    def snapshot_url(self, snapshot_release: int) -> str:
-        return storage.join(self.home, "snapshots", self.species, self._asm, str(snapshot_release))
-
-    def index_url(self, snapshot_hash: str, target: ConversionTarget) -> str:
-        return storage.join(self.home, "indexes", snapshot_hash[:16], target.key)
-
-    def _manifest(self, url: str) -> dict[str, Any] | None:
-        manifest_url = storage.join(url, storage.MANIFEST)
-        if not storage.exists(manifest_url, **self.storage_options):
-            return None
-        return storage.read_json(manifest_url, **self.storage_options)
-
-    # ---------------------------------------------------------------------------------- extracts
-    def ensure_extract(self, source: EnsemblSource, db: CoreDatabase) -> str:
-        """The URL of an up-to-date extract of ``db``, extracting it if missing or stale."""
-        url = self.extract_url(db.release)
-        manifest = self._manifest(url)
-        fingerprint = source.fingerprint(db)
-        if manifest and manifest.get("source_fingerprint") == fingerprint and manifest.get("source") == source.url:
+        The version follows the source (URL without credentials), the database and its fingerprint (file sizes
+        and dates, or the server's table statistics), so a changed database gets a new extract.
+        """
+        slot = f"extracts/{self._scope}/{db.release}"
+        inputs = {"source": storage.redact(source.url), "database": db.name, "fingerprint": source.fingerprint(db)}
+        version = version_id("ensembl_release_extract", EXTRACT_CODE_VERSION, inputs)
+        found = self.store.find(slot, version)
+        if found is not None:
             log.info("extract %s is up to date", db.name)
-            return url
-        log.info("extracting %s into %s", db.name, storage.redact(url))
-        write_extract(extract_release(source, db.species, db.assembly, db.release), url, **self.storage_options)
-        return url
+            return found
+        log.info("extracting %s", db.name)
+        return self.store.publish(
+            slot, version, extract_files(extract_release(source, db.species, db.assembly, db.release))
+        )
 
-    def ensure_extracts(self, source: EnsemblSource, snapshot_release: int | None = None) -> list[str]:
-        """Up-to-date extracts of every release at the source (up to ``snapshot_release``)."""
+    def extracts(self, source: EnsemblSource) -> list[Handle]:
+        """Up-to-date extracts of every release the source has for this species/assembly (oldest first)."""
         dbs = source.list_databases(self.species, self.assembly)
         if not dbs:
-            raise UnknownSpeciesError(f"no core database of species {self.species!r} at {source.url}")
-        if snapshot_release is not None:
-            if snapshot_release not in {d.release for d in dbs}:
-                raise UnknownReleaseError(f"release {snapshot_release} not found at {source.url}")
-            dbs = [d for d in dbs if d.release <= snapshot_release]
-        return [self.ensure_extract(source, db) for db in dbs]
+            raise UnknownSpeciesError(f"no core database of species {self.species!r} at {storage.redact(source.url)}")
+        return [self.extract(source, db) for db in sorted(dbs, key=lambda d: d.release)]
+
+    def cached_extracts(self) -> list[Handle]:
+        """The newest complete extract of each release already in the store (no source access), oldest first."""
+        newest: dict[int, Handle] = {}
+        prefix = f"extracts/{self._scope}/"
+        for v in self.store.versions():
+            if v.complete and v.slot.startswith(prefix) and v.slot[len(prefix) :].isdigit():
+                newest[int(v.slot[len(prefix) :])] = self.store.find(v.slot, v.version)  # versions() is time-sorted
+        if not newest:
+            raise SnapshotError(f"no cached extracts of {self.species} in {storage.redact(self.home)}; give --source")
+        return [newest[r] for r in sorted(newest)]
 
     def available_releases(self, source: EnsemblSource | None) -> list[int]:
-        """Releases at the source (or, without a source, cached in the home folder)."""
+        """Releases at the source (or, without a source, cached in the store)."""
         if source is not None:
             return sorted(d.release for d in source.list_databases(self.species, self.assembly))
-        releases = [int(u.rstrip("/").rsplit("/", 1)[-1]) for u in self.cached_extracts()]
-        if not releases:
-            raise SnapshotError(f"no cached extracts of {self.species} in {storage.redact(self.home)}; give --source")
-        return releases
+        return [_release_of(h) for h in self.cached_extracts()]
 
-    def cached_extracts(self, snapshot_release: int | None = None) -> list[str]:
-        """Extracts already in the home folder (no source access)."""
-        fs, root = storage.url_to_fs(
-            storage.join(self.home, "extracts", self.species, self._asm), **self.storage_options
-        )
-        if not fs.exists(root):
-            return []
-        releases = sorted(
-            int(p.rstrip("/").rsplit("/", 1)[-1])
-            for p in fs.ls(root, detail=False)
-            if p.rstrip("/").rsplit("/", 1)[-1].isdigit()
-        )
-        urls = [self.extract_url(r) for r in releases if snapshot_release is None or r <= snapshot_release]
-        return [u for u in urls if self._manifest(u)]
+    # ---------------------------------------------------------------------------------------- snapshot
+    def snapshot(self, extracts: Sequence[Handle]) -> Handle:
+        """The graph snapshot of exactly these extracts (made unless this version exists)."""
+        if not extracts:
+            raise SnapshotError(f"no release extracts of {self.species} to build a snapshot from")
+        inputs = {"extracts": sorted(h.version for h in extracts)}
+        version = version_id("id_graph_snapshot", SNAPSHOT_CODE_VERSION, inputs)
+        slot = f"snapshots/{self._scope}"
+        found = self.store.find(slot, version)
+        if found is not None:
+            log.info("snapshot %s is up to date", version)
+            return found
+        snap = build_snapshot([h.url for h in extracts], storage_options=self.storage_options)
+        lineage = {"extracts": [_extract_lineage(h, self.storage_options) for h in extracts]}
+        return self.store.publish(slot, version, snapshot_files(snap, {"lineage": lineage}))
 
-    # --------------------------------------------------------------------------------- snapshot
-    def ensure_snapshot(self, extract_urls: Sequence[str], load: bool = True) -> tuple[str, Snapshot | None]:
-        """(URL, snapshot) built from exactly these extracts; rebuilt only when an input changed.
+    def load_snapshot(self, snapshot: Handle) -> Snapshot:
+        """Load a snapshot version."""
+        return read_snapshot(snapshot.url, **self.storage_options)
 
-        With ``load=False`` an up-to-date snapshot is not loaded (only its manifest is read)."""
-        if not extract_urls:
-            raise SnapshotError(f"no release extracts of {self.species} in {storage.redact(self.home)}")
-        manifests = [self._manifest(u) for u in extract_urls]
-        rows = sorted(
-            (int(m["release"]), m["database"], hashlib.sha256(storage.json_bytes(m)).hexdigest())
-            for m in manifests
-            if m is not None
-        )
-        url = self.snapshot_url(rows[-1][0])
-        existing = self._manifest(url)
-        wanted = [{"release": r, "database": d, "extract_sha256": s} for r, d, s in rows]
-        if (
-            existing
-            and existing.get("releases") == wanted
-            and existing.get("format_version") == SNAPSHOT_FORMAT_VERSION
-        ):
-            log.info("snapshot %s is up to date", storage.redact(url))
-            return url, read_snapshot(url, **self.storage_options) if load else None
-        snap = build_snapshot(list(extract_urls), storage_options=self.storage_options)
-        write_snapshot(snap, url, **self.storage_options)
-        return url, snap
+    # ------------------------------------------------------------------------------------------- index
+    def index(self, snapshot: Handle, target: ConversionTarget) -> Handle:
+        """The resolution index of ``snapshot`` for ``target`` (made unless this version exists).
 
-    # ------------------------------------------------------------------------------------ index
-    def ensure_index(
-        self, snapshot_url: str, target: ConversionTarget, snap: Snapshot | None = None
-    ) -> ResolutionIndex:
-        """The resolution index of a snapshot for ``target``, built and saved on first use.
+        A target release of ``"latest"`` is resolved here, against the snapshot's releases.
+        """
+        manifest = snapshot.manifest(**self.storage_options)
+        target = target.resolved([r["release"] for r in manifest["releases"]])
+        inputs = {"snapshot": snapshot.version, "target": target.key}
+        version = version_id("resolution_index", INDEX_CODE_VERSION, inputs)
+        slot = f"indexes/{self._scope}"
+        found = self.store.find(slot, version)
+        if found is not None:
+            log.info("resolution index %s is up to date", version)
+            return found
+        index = ResolutionIndex.build(self.load_snapshot(snapshot), target)
+        lineage = {
+            **manifest.get("lineage", {}),
+            "snapshot": {
+                "version": snapshot.version,
+                "content_sha256": manifest["content_sha256"],
+                "species": manifest["species"],
+                "assembly": manifest["assembly"],
+                "releases": [r["release"] for r in manifest["releases"]],
+            },
+        }
+        return self.store.publish(slot, version, index.files({"lineage": lineage}))
 
-        Without ``snap``, an index saved under the target as given is used without loading the snapshot."""
-        content = read_snapshot_manifest(snapshot_url, **self.storage_options)["content_sha256"]
-        if snap is None:
-            url = self.index_url(content, target)
-            if self._manifest(url):
-                return ResolutionIndex.read(url, **self.storage_options)
-            snap = read_snapshot(snapshot_url, **self.storage_options)
-        target = target.validated(snap)
-        url = self.index_url(content, target)
-        if self._manifest(url):
-            return ResolutionIndex.read(url, **self.storage_options)
-        index = ResolutionIndex.build(snap, target)
-        index.write(url, **self.storage_options)
-        return index
+    def load_index(self, index: Handle) -> ResolutionIndex:
+        """Load a resolution index version."""
+        return ResolutionIndex.read(index.url, **self.storage_options)
+
+    # -------------------------------------------------------------------------------------- one call
+    def resolution_index(self, source: EnsemblSource | None, target: ConversionTarget) -> Handle:
+        """Extracts (from ``source``, or the cached ones when None), snapshot and index for ``target``."""
+        extracts = self.extracts(source) if source is not None else self.cached_extracts()
+        return self.index(self.snapshot(extracts), target)
 
 
-def index_with_home(
-    ws: Workspace, source: EnsemblSource | None, target: ConversionTarget, snapshot_release: int | None = None
-) -> ResolutionIndex:
-    """The resolution index for ``target``, (re)building extracts, snapshot and index in the home folder as
-    needed; ``source=None`` uses the cached extracts only."""
-    urls = ws.ensure_extracts(source, snapshot_release) if source is not None else ws.cached_extracts(snapshot_release)
-    snapshot_url, snap = ws.ensure_snapshot(urls, load=False)
-    return ws.ensure_index(snapshot_url, target, snap)
+def _release_of(extract: Handle) -> int:
+    return int(extract.slot.rsplit("/", 1)[-1])
+
+
+def _extract_lineage(extract: Handle, storage_options: dict[str, Any]) -> dict[str, Any]:
+    m = extract.manifest(**storage_options)
+    return {
+        "release": int(m["release"]),
+        "database": m["database"],
+        "version": extract.version,
+        "source": storage.redact(m["source"]),
+        "source_fingerprint": m["source_fingerprint"],
+    }
+
+
+def index_with_home(ws: Workspace, source: EnsemblSource | None, target: ConversionTarget) -> ResolutionIndex:
+    """The loaded resolution index for ``target``, (re)building what changed in the workspace."""
+    return ws.load_index(ws.resolution_index(source, target))
 
 
 def convert_with_home(
-    ws: Workspace,
-    source: EnsemblSource | None,
-    ids: Sequence[str],
-    target: ConversionTarget,
-    snapshot_release: int | None = None,
+    ws: Workspace, source: EnsemblSource | None, ids: Sequence[str], target: ConversionTarget
 ) -> pd.DataFrame:
-    """Convert ``ids`` using (and filling) the home folder."""
-    return index_with_home(ws, source, target, snapshot_release).lookup(ids)
+    """Convert ``ids`` using (and filling) the workspace."""
+    return index_with_home(ws, source, target).lookup(ids)

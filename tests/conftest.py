@@ -46,14 +46,13 @@ def human_http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def human_home(tmp_path_factory: pytest.TempPathFactory):
-    """A home folder holding the six human extracts and their snapshot: (workspace, snapshot URL, snapshot)."""
+    """A home folder holding the six human extracts and their snapshot: (workspace, snapshot handle, snapshot)."""
     from idtrack_core.ensembl import DumpSource
     from idtrack_core.workspace import Workspace
 
     ws = Workspace(str(tmp_path_factory.mktemp("human_home")), "homo_sapiens", "GRCh38")
-    urls = ws.ensure_extracts(DumpSource(str(HUMAN)))
-    url, snap = ws.ensure_snapshot(urls)
-    return ws, url, snap
+    handle = ws.snapshot(ws.extracts(DumpSource(str(HUMAN))))
+    return ws, handle, ws.load_snapshot(handle)
 
 
 @pytest.fixture(scope="session")

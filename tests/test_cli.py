@@ -80,7 +80,7 @@ def test_convert_cold_then_warm_home_30000_ids(human_home, tmp_path):
     ]
     cold = run_cli(*args, "--output", str(tmp_path / "cold.csv"), cwd=tmp_path)
     assert cold.returncode == 0, cold.stderr
-    index_dirs = list((home / "indexes").glob("*/*"))
+    index_dirs = list((home / "versions" / "indexes").glob("*/*/*"))
     assert len(index_dirs) == 1
     stamp = (index_dirs[0] / "manifest.json").stat().st_mtime_ns
     warm = run_cli(*args, "--output", str(tmp_path / "warm.parquet"), cwd=tmp_path)
@@ -112,20 +112,43 @@ def test_convert_rebuilds_only_what_changed(tmp_path):
     home = tmp_path / "home"
     args = ["convert", "--source", str(mirror), "--home", str(home), *SIM, "--to-release", "3", "SIMG00000000001"]
     assert cli.main(args) == 0
-    extracts = {r: home / "extracts/idtrack_simulans/SIM1" / str(r) / "manifest.json" for r in (1, 2, 3)}
-    snapshot = home / "snapshots/idtrack_simulans/SIM1/3/manifest.json"
-    before = {r: p.stat().st_mtime_ns for r, p in extracts.items()} | {"snap": snapshot.stat().st_mtime_ns}
+    versions = home / "versions"
+
+    def manifests() -> dict[str, dict[str, int]]:
+        """Every version's manifest (by slot, then version) and its modification time."""
+        out: dict[str, dict[str, int]] = {}
+        for m in sorted(versions.glob("**/manifest.json")):
+            slot = str(m.parent.parent.relative_to(versions))
+            out.setdefault(slot, {})[m.parent.name] = m.stat().st_mtime_ns
+        return out
+
+    before = manifests()
+    assert sorted(before) == [
+        "extracts/idtrack_simulans/SIM1/1",
+        "extracts/idtrack_simulans/SIM1/2",
+        "extracts/idtrack_simulans/SIM1/3",
+        "indexes/idtrack_simulans/SIM1",
+        "snapshots/idtrack_simulans/SIM1",
+    ]
+    assert all(len(v) == 1 for v in before.values())
     assert cli.main(args) == 0
-    assert {r: p.stat().st_mtime_ns for r, p in extracts.items()} | {"snap": snapshot.stat().st_mtime_ns} == before
+    assert manifests() == before  # nothing rebuilt, nothing rewritten
 
     meta = mirror / "release-2/mysql/idtrack_simulans_core_2_1/meta.txt.gz"
     data = gzip.decompress(meta.read_bytes()) + b"99\t1\tsample.note\tchanged\n"
     meta.write_bytes(gzip.compress(data))
     assert cli.main(args) == 0
-    after = {r: p.stat().st_mtime_ns for r, p in extracts.items()}
-    assert after[1] == before[1] and after[3] == before[3] and after[2] != before[2]
-    assert snapshot.stat().st_mtime_ns != before["snap"]
-    assert len(list((home / "indexes").glob("*/*"))) == 2  # a new snapshot hash → a new index
+    after = manifests()
+    for slot, old in before.items():  # every old version is still there, untouched
+        assert {v: after[slot][v] for v in old} == old, slot
+    new = {slot: sorted(set(after[slot]) - set(old)) for slot, old in before.items()}
+    assert {slot: len(v) for slot, v in new.items()} == {
+        "extracts/idtrack_simulans/SIM1/1": 0,
+        "extracts/idtrack_simulans/SIM1/2": 1,  # the changed release
+        "extracts/idtrack_simulans/SIM1/3": 0,
+        "indexes/idtrack_simulans/SIM1": 1,
+        "snapshots/idtrack_simulans/SIM1": 1,
+    }
 
 
 def test_convert_errors_are_clear(human_home, tmp_path, capsys):

@@ -49,14 +49,11 @@ def add_target_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target-field", choices=["label", "accession"], default="label")
 
 
-def target_from(args: argparse.Namespace, ws: Any, source: Any) -> Any:
-    """The :class:`ConversionTarget` the arguments ask for ("latest" resolved against what is available)."""
+def target_from(args: argparse.Namespace) -> Any:
+    """The :class:`ConversionTarget` the arguments ask for ("latest" is resolved against the snapshot)."""
     from idtrack_core.convert import ConversionTarget
 
-    to_release = args.to_release
-    if to_release == "latest":
-        to_release = max(ws.available_releases(source))
-    return ConversionTarget(to_release, args.final_database, args.from_release, args.strategy, args.target_field)
+    return ConversionTarget(args.to_release, args.final_database, args.from_release, args.strategy, args.target_field)
 
 
 def write_table(df: Any, output: str | None) -> None:

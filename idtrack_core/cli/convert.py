@@ -39,7 +39,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     ids = read_ids(args)
     source = open_source(args.source) if args.source else None
     ws = Workspace(args.home, args.species, args.assembly)
-    result = convert_with_home(ws, source, ids, target_from(args, ws, source))
+    result = convert_with_home(ws, source, ids, target_from(args))
     write_table(result, args.output)
     print(summary_line(result), file=sys.stderr)
     return 0

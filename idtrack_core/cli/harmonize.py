@@ -31,7 +31,7 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
         raise argparse.ArgumentTypeError("each --study NAME must be unique")
     source = open_source(args.source) if args.source else None
     ws = Workspace(args.home, args.species, args.assembly)
-    index = index_with_home(ws, source, target_from(args, ws, source))
+    index = index_with_home(ws, source, target_from(args))
     policy = HarmonizationPolicy(args.one_to_many, args.many_to_one, not args.drop_consistent_failures)
     with tqdm(total=len(studies), desc="matching studies", unit="study", file=sys.stderr) as bar:
         result = harmonize(

@@ -25,6 +25,8 @@ from idtrack_core.graph.model import Snapshot
 
 log = logging.getLogger(__name__)
 INDEX_FORMAT_VERSION = 1
+INDEX_CODE_VERSION = f"resolution-index-{INDEX_FORMAT_VERSION}.1"
+"""Changes whenever the index built for the same snapshot and target would differ (part of its version id)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,9 +79,13 @@ class ResolutionIndex:
             queries = list(queries)
         return self.answers.lookup(queries)
 
+    def files(self, extra_manifest: dict[str, Any] | None = None) -> dict[str, bytes]:
+        """``answers.parquet`` and the manifest (``extra_manifest`` entries added to it)."""
+        return storage.table_files({"answers": self.table}, {**self.manifest, **(extra_manifest or {})})
+
     def write(self, url: str, **storage_options: Any) -> dict[str, Any]:
         """Publish the index (``answers.parquet`` + manifest) atomically; return the manifest."""
-        storage.publish_dir(url, storage.table_files({"answers": self.table}, self.manifest), **storage_options)
+        storage.publish_dir(url, self.files(), **storage_options)
         return storage.read_json(storage.join(url, storage.MANIFEST), **storage_options)
 
     @classmethod

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from idtrack_core.convert.names import ENSEMBL_SOURCE
-from idtrack_core.errors import ConversionInputError
+from idtrack_core.errors import ConversionInputError, UnknownReleaseError
 from idtrack_core.graph.model import Snapshot
 
 ENSEMBL_DATABASES = {
@@ -22,26 +23,45 @@ TargetField = Literal["label", "accession"]
 @dataclass(frozen=True)
 class ConversionTarget:
     """What to convert to: a snapshot release and a final database (``ensembl_gene`` or an external
-    database's display name such as ``HGNC Symbol``), from an optional release, with a strategy."""
+    database's display name such as ``HGNC Symbol``), from an optional release, with a strategy.
 
-    to_release: int
+    ``to_release`` may be ``"latest"`` until :meth:`resolved` turns it into the newest release available — the one
+    place where "latest" becomes a number.
+    """
+
+    to_release: int | Literal["latest"]
     final_database: str = "ensembl_gene"
     from_release: int | None = None
     strategy: Strategy = "best"
     target_field: TargetField = "label"
     source_databases: tuple[str, ...] | None = None
 
+    def resolved(self, releases: Sequence[int]) -> ConversionTarget:
+        """This target with ``to_release`` a release of ``releases`` (``"latest"`` → the newest one).
+
+        Raises
+        ------
+        UnknownReleaseError
+            ``to_release`` is not among ``releases`` (the message lists them).
+        """
+        available = sorted(int(r) for r in releases)
+        if not available:
+            raise UnknownReleaseError("no releases to convert to")
+        if self.to_release == "latest":
+            return replace(self, to_release=available[-1])
+        if self.to_release not in available:
+            listed = ", ".join(str(r) for r in available)
+            raise UnknownReleaseError(f"to_release {self.to_release} is not a release of the snapshot ({listed})")
+        return self
+
     def validated(self, snap: Snapshot) -> ConversionTarget:
-        """Check against ``snap``; normalize the final database to its display name."""
-        if self.to_release not in snap.release_list:
-            raise ConversionInputError(
-                f"to_release {self.to_release} is not a release of the snapshot ({snap.release_list})"
-            )
-        if self.strategy not in ("best", "all"):
-            raise ConversionInputError(f"strategy must be 'best' or 'all', not {self.strategy!r}")
-        if self.target_field not in ("label", "accession"):
-            raise ConversionInputError(f"target_field must be 'label' or 'accession', not {self.target_field!r}")
-        db = self.final_database
+        """Check against ``snap`` (resolving ``"latest"``); normalize the final database to its display name."""
+        target = self.resolved(snap.release_list)
+        if target.strategy not in ("best", "all"):
+            raise ConversionInputError(f"strategy must be 'best' or 'all', not {target.strategy!r}")
+        if target.target_field not in ("label", "accession"):
+            raise ConversionInputError(f"target_field must be 'label' or 'accession', not {target.target_field!r}")
+        db = target.final_database
         if db not in ENSEMBL_DATABASES:
             known = snap.database_names
             if db not in known:
@@ -49,13 +69,13 @@ class ConversionTarget:
                 raise ConversionInputError(f"unknown final database {db!r}; known: {', '.join(choices)}")
             db = known[db]
         sources = None
-        if self.source_databases:
+        if target.source_databases:
             known = {**snap.database_names, ENSEMBL_SOURCE: ENSEMBL_SOURCE}
-            unknown = [s for s in self.source_databases if s not in known]
+            unknown = [s for s in target.source_databases if s not in known]
             if unknown:
                 raise ConversionInputError(f"unknown source database(s) {unknown}")
-            sources = tuple(sorted({known[s] for s in self.source_databases}))
-        return ConversionTarget(self.to_release, db, self.from_release, self.strategy, self.target_field, sources)
+            sources = tuple(sorted({known[s] for s in target.source_databases}))
+        return replace(target, final_database=db, source_databases=sources)
 
     @property
     def key(self) -> str:

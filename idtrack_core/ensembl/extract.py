@@ -29,6 +29,8 @@ from idtrack_core.errors import MissingTableError
 log = logging.getLogger(__name__)
 
 EXTRACT_FORMAT_VERSION = 1
+EXTRACT_CODE_VERSION = f"extract-{EXTRACT_FORMAT_VERSION}.1"
+"""Changes whenever the extract of the same source database would differ (part of its version id)."""
 TABLE_NAMES = tuple(EXTRACT_SCHEMAS)
 _OPTIONAL_SOURCE_TABLES = {"translation", "external_synonym", "meta"}
 _OBJECT_TYPES = {"Gene": "gene", "Transcript": "transcript", "Translation": "translation"}

@@ -12,14 +12,20 @@ from idtrack_core.graph.model import SNAPSHOT_FORMAT_VERSION, TABLES, Snapshot
 log = logging.getLogger(__name__)
 
 
+def snapshot_files(snapshot: Snapshot, extra_manifest: dict[str, Any] | None = None) -> dict[str, bytes]:
+    """The Parquet files and manifest of a snapshot (``extra_manifest`` entries added to its manifest)."""
+    manifest = {**snapshot.manifest, **(extra_manifest or {})}
+    return storage.table_files({name: snapshot.tables[name] for name in TABLES}, manifest)
+
+
 def write_snapshot(snapshot: Snapshot, url: str, **storage_options: Any) -> dict[str, Any]:
     """Publish a snapshot at ``url`` atomically; return the manifest written (with table checksums)."""
-    files = storage.table_files({name: snapshot.tables[name] for name in TABLES}, snapshot.manifest)
-    storage.publish_dir(url, files, **storage_options)
+    storage.publish_dir(url, snapshot_files(snapshot), **storage_options)
     return storage.read_json(storage.join(url, storage.MANIFEST), **storage_options)
 
 
 def read_snapshot_manifest(url: str, **storage_options: Any) -> dict[str, Any]:
+    """The manifest of the snapshot published at ``url``."""
     return storage.read_manifest(url, "snapshot", SNAPSHOT_FORMAT_VERSION, **storage_options)
 
 
