@@ -51,3 +51,11 @@ class ConversionInputError(IdtrackError):
 
 class StudyInputError(IdtrackError):
     """A study file cannot be harmonized (not h5ad, bad var, unreadable)."""
+
+
+class QualityGateError(IdtrackError):
+    """A study fails its quality gates and may not enter an atlas (the message names the study and the gate)."""
+
+
+class StalePlanError(IdtrackError):
+    """A plan no longer matches its studies (a matching or a file changed, or now fails a gate): re-plan first."""

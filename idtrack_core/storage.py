@@ -113,6 +113,16 @@ def nullable_type(dtype: pa.DataType) -> Any:
     return None
 
 
+def frame_sha256(df: pd.DataFrame) -> str:
+    """SHA-256 of a table's content: column names, dtypes, index and values (``attrs`` and the file format aside).
+
+    Equal tables give equal hashes across processes and Parquet round trips (pandas' stable row hashes).
+    """
+    digest = hashlib.sha256(json_bytes([[str(c), str(t)] for c, t in df.dtypes.items()]))
+    digest.update(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
 def json_bytes(obj: Any) -> bytes:
     """Canonical JSON (sorted keys, 2-space indent, trailing newline)."""
     return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()

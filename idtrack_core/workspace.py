@@ -161,7 +161,7 @@ class Workspace:
                 "releases": [r["release"] for r in manifest["releases"]],
             },
         }
-        return self.store.publish(slot, version, index.files({"lineage": lineage}))
+        return self.store.publish(slot, version, index.files({"version": version, "lineage": lineage}))
 
     def load_index(self, index: Handle) -> ResolutionIndex:
         """Load a resolution index version."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import anndata as ad
@@ -11,14 +12,15 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from idtrack_core import cli
-from idtrack_core.errors import StudyInputError
+from idtrack_core import __version__, cli
+from idtrack_core.errors import QualityGateError, StudyInputError
 from idtrack_core.harmonize.gates import Thresholds, evaluate_gates
 from idtrack_core.harmonize.matchings import diagnose, match_features
 from idtrack_core.harmonize.pipeline import harmonize
 from idtrack_core.harmonize.plan import HarmonizationPolicy
+from idtrack_core.provenance import read_atlas_provenance
 
-from conftest import HEART_H5AD, HUMAN
+from conftest import HEART_H5AD, HUMAN, HUMAN_RELEASES
 
 OBS = ["cell_type_ontology_term_id", "batchA", "only_in_symbols"]
 
@@ -133,8 +135,8 @@ def test_matchings_and_diagnostics(studies, human_hgnc_index):
 
 def test_union_and_intersect_against_the_inputs_cell_by_cell(studies, human_hgnc_index, tmp_path):
     given = urls(studies)
-    union = harmonize(given, human_hgnc_index.lookup, str(tmp_path / "u.h5ad"), "union", obs_columns=OBS)
-    inter = harmonize(given, human_hgnc_index.lookup, str(tmp_path / "i.h5ad"), "intersect", obs_columns=OBS)
+    union = harmonize(given, human_hgnc_index, str(tmp_path / "u.h5ad"), "union", obs_columns=OBS)
+    inter = harmonize(given, human_hgnc_index, str(tmp_path / "i.h5ad"), "intersect", obs_columns=OBS)
     plan = union.plan
     truth = {name: studies[name]["gene"] for name in given}
     for name in given:  # the plan maps every independently known feature to its true atlas feature
@@ -187,7 +189,7 @@ def test_union_and_intersect_against_the_inputs_cell_by_cell(studies, human_hgnc
 def test_small_merge_equals_anndata_concat_of_reindexed_inputs(studies, human_hgnc_index, tmp_path):
     given = urls(studies, ("symbols", "versioned"))
     policy = HarmonizationPolicy(one_to_many="drop", many_to_one="first")
-    res = harmonize(given, human_hgnc_index.lookup, str(tmp_path / "u.h5ad"), "union", policy)
+    res = harmonize(given, human_hgnc_index, str(tmp_path / "u.h5ad"), "union", policy)
     ours = ad.read_h5ad(tmp_path / "u.h5ad")
     parts = []
     for name, url in given.items():
@@ -206,7 +208,7 @@ def test_small_merge_equals_anndata_concat_of_reindexed_inputs(studies, human_hg
 def test_one_to_many_policies(studies, human_hgnc_index, tmp_path, one_to_many, kept):
     res = harmonize(
         urls(studies, ("symbols",)),
-        human_hgnc_index.lookup,
+        human_hgnc_index,
         str(tmp_path / "a.h5ad"),
         policy=HarmonizationPolicy(one_to_many=one_to_many),
     )
@@ -226,7 +228,7 @@ def test_one_to_many_policies(studies, human_hgnc_index, tmp_path, one_to_many, 
 def test_many_to_one_policies(studies, human_hgnc_index, tmp_path, many_to_one):
     res = harmonize(
         urls(studies, ("symbols",)),
-        human_hgnc_index.lookup,
+        human_hgnc_index,
         str(tmp_path / "a.h5ad"),
         policy=HarmonizationPolicy(many_to_one=many_to_one),
     )
@@ -243,14 +245,22 @@ def test_many_to_one_policies(studies, human_hgnc_index, tmp_path, many_to_one):
 
 
 def test_all_junk_study_is_reported_and_left_out(studies, human_hgnc_index, tmp_path):
-    res = harmonize(urls(studies, ("symbols", "junk")), human_hgnc_index.lookup, str(tmp_path / "a.h5ad"))
+    with pytest.raises(
+        QualityGateError, match=r"junk: failure rate \(1:0 features / features\) 1.000 > max_failure_rate"
+    ):
+        harmonize(urls(studies, ("symbols", "junk")), human_hgnc_index, str(tmp_path / "a.h5ad"))
+    assert not (tmp_path / "a.h5ad").exists()
+    res = harmonize(
+        urls(studies, ("symbols", "junk")), human_hgnc_index, str(tmp_path / "a.h5ad"), exclude_failing=True
+    )
     junk = res.diagnostics_table.loc["junk"]
     assert junk["failure_rate"] == 1.0 and junk["one_to_none"] == 10
-    assert res.plan.excluded_studies == {"junk": "no feature converted"}
+    assert list(res.plan.excluded_studies) == ["junk"]
+    assert res.plan.excluded_studies["junk"].startswith("fails its quality gates: junk: failure rate")
     assert set(ad.read_h5ad(tmp_path / "a.h5ad", backed="r").obs["handle_anndata"]) == {"symbols"}
-    assert Thresholds().violations(res.diagnostics[1])
-    with pytest.raises(StudyInputError, match="no study has any converted feature"):
-        harmonize(urls(studies, ("junk",)), human_hgnc_index.lookup, str(tmp_path / "b.h5ad"))
+    assert not res.atlas_plan.gates["junk"].passed and res.atlas_plan.gates["symbols"].passed
+    with pytest.raises(QualityGateError, match="no study passes its quality gates"):
+        harmonize(urls(studies, ("junk",)), human_hgnc_index, str(tmp_path / "b.h5ad"), exclude_failing=True)
     assert not (tmp_path / "b.h5ad").exists()
 
 
@@ -259,11 +269,11 @@ def test_bad_inputs_leave_nothing_at_the_output(studies, human_hgnc_index, tmp_p
     not_h5ad.write_text("hello")
     out = tmp_path / "out.h5ad"
     with pytest.raises(StudyInputError, match=r"not\.h5ad"):
-        harmonize({"a": studies["symbols"]["url"], "b": str(not_h5ad)}, human_hgnc_index.lookup, str(out))
+        harmonize({"a": studies["symbols"]["url"], "b": str(not_h5ad)}, human_hgnc_index, str(out))
     with pytest.raises(StudyInputError, match="invalid study name"):
-        harmonize({"a/b": studies["symbols"]["url"]}, human_hgnc_index.lookup, str(out))
+        harmonize({"a/b": studies["symbols"]["url"]}, human_hgnc_index, str(out))
     with pytest.raises(StudyInputError):
-        harmonize({"a": "http://127.0.0.1:9/none.h5ad"}, human_hgnc_index.lookup, str(out))
+        harmonize({"a": "http://127.0.0.1:9/none.h5ad"}, human_hgnc_index, str(out))
     assert not out.exists() and not list(tmp_path.glob(".out.h5ad*"))
 
 
@@ -312,3 +322,69 @@ def test_cli_harmonize_prints_diagnostics_and_writes_atlas_and_report(studies, h
     assert list(report["study"]) == ["heart", "symbols", "versioned"]
     atlas = ad.read_h5ad(tmp_path / "atlas.h5ad", backed="r")
     assert atlas.var["intersection"].all()
+
+
+def test_cli_harmonize_applies_the_gates_and_the_atlas_carries_its_provenance(studies, human_home, tmp_path, capsys):
+    """A failing study stops the command (exit 2, study and gate named, nothing written) unless the registry lets it
+    through; the atlas written carries its provenance, which ``idtrack-atlas provenance`` prints."""
+    import yaml
+
+    ws, snapshot, _ = human_home
+    base = [
+        "harmonize",
+        "--source",
+        str(HUMAN),
+        "--home",
+        ws.home,
+        "--species",
+        "homo_sapiens",
+        "--assembly",
+        "GRCh38",
+        "--to-release",
+        "latest",
+        "--final-database",
+        "HGNC Symbol",
+        "--out",
+        str(tmp_path / "atlas.h5ad"),
+    ]
+    given = [f"--study=symbols={studies['symbols']['url']}", f"--study=junk={studies['junk']['url']}"]
+    assert cli.main([*base, *given]) == 2
+    err = capsys.readouterr().err
+    assert "idtrack-atlas: error:" in err and "junk: failure rate" in err and "max_failure_rate 0.2" in err
+    assert not (tmp_path / "atlas.h5ad").exists()
+
+    registry = tmp_path / "studies.yaml"
+    entries = {"symbols": {"path": studies["symbols"]["url"]}, "junk": {"path": studies["junk"]["url"]}}
+    entries["junk"]["max_failure_rate"] = 1.0
+    registry.write_text(yaml.safe_dump({"studies": entries}))
+    assert cli.main([*base, "--registry", str(registry)]) == 0  # junk passes its own gate, but converts nothing
+    assert "left out: junk (no feature converted)" in capsys.readouterr().err
+    assert cli.main([*base, *given, "--exclude-failing"]) == 0
+    assert "left out: junk (fails its quality gates: junk: failure rate" in capsys.readouterr().err
+    atlas = ad.read_h5ad(tmp_path / "atlas.h5ad", backed="r")
+    assert set(atlas.obs["handle_anndata"].cat.categories) == {"symbols"}
+
+    record = atlas.uns["idtrack"]
+    assert record["package_version"] == __version__
+    assert record["source"]["url"] == str(HUMAN) and set(record["source"]["releases"]) == {
+        str(r) for r in HUMAN_RELEASES
+    }
+    manifest = snapshot.manifest()
+    assert record["source"]["species"] == "homo_sapiens" and record["source"]["assembly"] == manifest["assembly"]
+    assert record["target"]["to_release"] == 114 and record["target"]["final_database"] == "HGNC Symbol"
+    assert record["snapshot"]["version"] == snapshot.version
+    assert record["atlas"]["mode"] == "union" and list(record["studies"]) == ["symbols"]
+    symbols = record["studies"]["symbols"]
+    assert symbols["file"]["url"] == studies["symbols"]["url"]
+    assert symbols["file"]["size"] == Path(studies["symbols"]["url"]).stat().st_size
+    assert symbols["gates"]["passed"] and symbols["diagnostics"]["input_ids"] == 45
+    assert record["thresholds"]["max_failure_rate"] == 0.2 and record["plan"]["policy"]["many_to_one"] == "sum"
+
+    capsys.readouterr()
+    assert cli.main(["provenance", str(tmp_path / "atlas.h5ad")]) == 0
+    shown = capsys.readouterr().out
+    assert "\nsnapshot:\n" in shown and f"  version: {snapshot.version}\n" in shown and "  symbols:\n" in shown
+    assert cli.main(["provenance", "--json", str(tmp_path / "atlas.h5ad")]) == 0
+    assert json.loads(capsys.readouterr().out) == read_atlas_provenance(str(tmp_path / "atlas.h5ad"))
+    assert cli.main(["provenance", str(HEART_H5AD)]) == 2
+    assert "no provenance record" in capsys.readouterr().err

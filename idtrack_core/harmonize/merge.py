@@ -47,6 +47,8 @@ from idtrack_core.storage import is_local, redact, url_to_fs, with_retries
 log = logging.getLogger(__name__)
 
 STUDY_COLUMN = "handle_anndata"
+ATLAS_CODE_VERSION = "atlas-1.1"
+"""Changes whenever the atlas written from the same plan, files and settings would differ (part of its version id)."""
 #: HDF5 chunk length (elements) of the growing data/indices/indptr datasets of the output X.
 H5_CHUNK = 1 << 18
 #: Bytes of a dense X row block read at once.
@@ -139,6 +141,7 @@ def merge_studies(
     *,
     max_chunk_nnz: int = 1 << 25,
     compression: str | None = None,
+    uns: Mapping[str, Any] | None = None,
 ) -> MergeResult:
     """Stream studies into one atlas ``.h5ad`` with a CSR ``X`` of shape (sum of cells, ``len(var)``).
 
@@ -164,6 +167,8 @@ def merge_studies(
         Upper bound on stored values per chunk (rows with many values make smaller chunks).
     compression
         HDF5 compression of the output ``X`` (``None``, ``"gzip"``, ``"lzf"``); off by default (fastest).
+    uns
+        The atlas ``uns`` (e.g. its provenance record under ``"idtrack"``); empty by default.
 
     Returns
     -------
@@ -211,8 +216,9 @@ def merge_studies(
         x_out = _create_csr(h5, "X", n_vars, dtype, compression)
         for p in prepared:
             nnz += _stream_study(p, x_out, n_vars, dtype, chunk_cells, max_chunk_nnz, storage_options)
-        for key in ("obsm", "varm", "obsp", "varp", "layers", "uns"):
+        for key in ("obsm", "varm", "obsp", "varp", "layers"):
             write_elem(h5, key, {})
+        write_elem(h5, "uns", dict(uns or {}))
         if x_out.shape != (n_obs, n_vars):  # a study changed while we read it
             raise StudyInputError(f"merged X has shape {x_out.shape}, expected {(n_obs, n_vars)}")
 

@@ -1,33 +1,34 @@
-"""Harmonize several studies end to end: features → matchings → diagnostics → plan → merged atlas."""
+"""Harmonize several studies end to end: features → matchings → gates → plan (with provenance) → atlas.
+
+The steps are shared by the command line (:func:`harmonize` runs them all) and the Dagster assets (which run one
+step each): :func:`match_studies`, :func:`make_plan` (gates, plan, the studies' records, the provenance and the plan's
+version) and :func:`write_atlas` (the out-of-core merge with the provenance in ``uns["idtrack"]``).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
 
-from idtrack_core.errors import StudyInputError
-from idtrack_core.harmonize.matchings import Lookup, StudyDiagnostics, diagnose, diagnostics_table, match_features
-from idtrack_core.harmonize.merge import MergeResult, merge_studies
-from idtrack_core.harmonize.plan import HarmonizationPlan, HarmonizationPolicy, Mode, build_plan
+from idtrack_core import storage
+from idtrack_core.convert.index import ResolutionIndex
+from idtrack_core.errors import QualityGateError
+from idtrack_core.harmonize.admission import admit, study_records
+from idtrack_core.harmonize.gates import GateReport, Thresholds
+from idtrack_core.harmonize.matchings import Lookup, diagnose, diagnostics_table, match_features
+from idtrack_core.harmonize.merge import ATLAS_CODE_VERSION, MergeResult, merge_studies
+from idtrack_core.harmonize.plan import PLAN_CODE_VERSION, HarmonizationPlan, HarmonizationPolicy, Mode, build_plan
+from idtrack_core.harmonize.registry import study_file_identity, validate_study_names
 from idtrack_core.harmonize.studyio import StudyFeatures, read_study_features
+from idtrack_core.provenance import PROVENANCE_KEY, atlas_provenance, plan_provenance
+from idtrack_core.versions import version_id
 
 log = logging.getLogger(__name__)
-_STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-def validate_study_names(names: Sequence[str]) -> None:
-    """Study names become obs prefixes and var column suffixes: letters, digits, ``_ . -``; unique."""
-    bad = [n for n in names if not _STUDY_NAME.match(n)]
-    if bad:
-        raise StudyInputError(f"invalid study name(s) {bad}: use letters, digits, '_', '.', '-'")
-    dupes = sorted({n for n in names if list(names).count(n) > 1})
-    if dupes:
-        raise StudyInputError(f"duplicate study name(s) {dupes}")
 
 
 def gene_names(lookup: Lookup, genes: Sequence[str]) -> dict[str, str]:
@@ -38,19 +39,44 @@ def gene_names(lookup: Lookup, genes: Sequence[str]) -> dict[str, str]:
     return dict(zip(res["query_id"], res["target_ids"].astype(str), strict=True))
 
 
+def index_version(index: ResolutionIndex) -> str:
+    """A resolution index's version: the workspace's (its ``version`` in the manifest lineage) or, for an index
+    made in memory, a hash of its manifest."""
+    return index.manifest.get("version") or hashlib.sha256(storage.json_bytes(index.manifest)).hexdigest()[:20]
+
+
 @dataclass(frozen=True, eq=False)
-class HarmonizeResult:
-    """Everything a harmonization produced (``merged``: mode → merge result, when an output was written)."""
+class AtlasPlan:
+    """A harmonization plan with everything an atlas made from it needs to be checked and traced.
 
-    features: dict[str, StudyFeatures]
-    matchings: dict[str, pd.DataFrame]
-    diagnostics: list[StudyDiagnostics]
+    Attributes
+    ----------
+    plan
+        The plan (feature space, policies, mappings).
+    diagnostics
+        One row per study (the demo's columns).
+    gates
+        Every study's gate report (studies that failed are left out of ``plan``).
+    records
+        What the plan records of each study it includes (file identity, matching hash, gates, diagnostics).
+    provenance
+        The plan's provenance record.
+    version
+        The plan's content address.
+    """
+
     plan: HarmonizationPlan
-    merged: dict[str, MergeResult] = field(default_factory=dict)
+    diagnostics: pd.DataFrame
+    gates: dict[str, GateReport]
+    records: dict[str, dict[str, Any]]
+    provenance: dict[str, Any]
+    version: str
 
-    @property
-    def diagnostics_table(self) -> pd.DataFrame:
-        return diagnostics_table(self.diagnostics)
+    def files(self) -> dict[str, bytes]:
+        """The plan as files, with diagnostics and provenance (see :func:`~idtrack_core.harmonize.plan.plan_files`)."""
+        from idtrack_core.harmonize.plan import plan_files
+
+        return plan_files(self.plan, {"diagnostics": self.diagnostics}, {"provenance": self.provenance})
 
 
 def match_studies(
@@ -58,17 +84,26 @@ def match_studies(
     lookup: Lookup,
     storage_options: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
-) -> tuple[dict[str, StudyFeatures], dict[str, pd.DataFrame]]:
-    """Read every study's features (without X) and match them."""
+) -> tuple[dict[str, StudyFeatures], dict[str, pd.DataFrame], dict[str, dict[str, Any]]]:
+    """Read every study's features (without X), note its file identity, and match the features.
+
+    Returns
+    -------
+    tuple
+        Features, matchings and file identities (:func:`~idtrack_core.harmonize.registry.study_file_identity`),
+        each by study.
+    """
     validate_study_names(list(studies))
-    features, matchings = {}, {}
+    opts = dict(storage_options or {})
+    features, matchings, files = {}, {}, {}
     for name, url in studies.items():
-        features[name] = read_study_features(url, dict(storage_options or {}))
+        files[name] = study_file_identity(url, opts)
+        features[name] = read_study_features(url, opts)
         matchings[name] = match_features(list(features[name].var_names), lookup)
         log.info("study %s: %d features matched", name, len(matchings[name]))
         if progress:
             progress(name)
-    return features, matchings
+    return features, matchings, files
 
 
 def plan_studies(
@@ -81,27 +116,145 @@ def plan_studies(
     return build_plan(matchings, gene_names(lookup, genes), policy)
 
 
+def make_plan(
+    matchings: Mapping[str, pd.DataFrame],
+    index: ResolutionIndex,
+    files: Mapping[str, Mapping[str, Any]],
+    policy: HarmonizationPolicy,
+    thresholds: Mapping[str, Thresholds],
+    defaults: Thresholds,
+    exclude_failing: bool = False,
+) -> AtlasPlan:
+    """Gate the studies, plan the atlas from those that pass, and record what it was made from.
+
+    Parameters
+    ----------
+    matchings
+        Study → its matching table, made with ``index``.
+    index
+        The resolution index the studies were matched with (its manifest's lineage feeds the provenance).
+    files
+        Study → the identity of its file when it was read.
+    policy
+        The 1→n / n→1 policies.
+    thresholds
+        Study → its gate limits; ``defaults`` are the limits without per-study overrides (for the record).
+    defaults
+        See ``thresholds``.
+    exclude_failing
+        Leave studies failing a gate out of the plan instead of refusing.
+
+    Returns
+    -------
+    AtlasPlan
+
+    Raises
+    ------
+    QualityGateError
+        A study fails a gate (and ``exclude_failing`` is False), or no study passes.
+    """
+    reports = admit(matchings, thresholds, exclude_failing)
+    admitted = {s: m for s, m in sorted(matchings.items()) if reports[s].passed}
+    if not admitted:
+        raise QualityGateError(
+            "no study passes its quality gates: " + "; ".join(r.describe() for r in reports.values())
+        )
+    records = study_records(admitted, reports, files)
+    plan = plan_studies(admitted, index.lookup, policy)
+    failed = {s: f"fails its quality gates: {r.describe()}" for s, r in reports.items() if not r.passed}
+    plan = replace(plan, excluded_studies={**failed, **plan.excluded_studies})
+    for study, reason in plan.excluded_studies.items():
+        log.warning("study %s is left out of the atlas: %s", study, reason)
+    planned = {s: r for s, r in records.items() if s not in plan.excluded_studies}
+    index_v = index_version(index)
+    inputs = {
+        "index": index_v,
+        "studies": {s: [r["matching_sha256"], r["file"]["fingerprint"], r["thresholds"]] for s, r in records.items()},
+        "policy": policy.describe(),
+    }
+    version = version_id("harmonization_plan", PLAN_CODE_VERSION, inputs)
+    provenance = plan_provenance(index.manifest, index_v, version, policy.describe(), defaults.as_dict(), planned)
+    diagnostics = diagnostics_table([diagnose(s, m) for s, m in sorted(matchings.items())])
+    return AtlasPlan(plan, diagnostics, reports, planned, provenance, version)
+
+
+def atlas_version(plan_version: str, mode: Mode, obs_columns: Sequence[str]) -> str:
+    """The content address of an atlas made from a plan (which fixes the studies' files and matchings)."""
+    return version_id(f"atlas_{mode}", ATLAS_CODE_VERSION, {"plan": plan_version, "obs_columns": list(obs_columns)})
+
+
+def write_atlas(
+    atlas_plan: AtlasPlan,
+    mode: Mode,
+    urls: Mapping[str, str],
+    out: str,
+    obs_columns: Sequence[str] = (),
+    storage_options: Mapping[str, Any] | None = None,
+) -> tuple[MergeResult, dict[str, Any]]:
+    """Merge the planned studies into one ``mode`` atlas at ``out``, its provenance in ``uns["idtrack"]``.
+
+    Returns
+    -------
+    tuple
+        The merge result and the atlas's provenance record.
+    """
+    plan = atlas_plan.plan
+    version = atlas_version(atlas_plan.version, mode, obs_columns)
+    record = atlas_provenance(atlas_plan.provenance, mode, list(obs_columns), version, ATLAS_CODE_VERSION)
+    result = merge_studies(
+        plan.layouts(mode, urls),
+        plan.var_for(mode),
+        out,
+        obs_columns=obs_columns,
+        storage_options=dict(storage_options or {}),
+        uns={PROVENANCE_KEY: record},
+    )
+    return result, record
+
+
+@dataclass(frozen=True, eq=False)
+class HarmonizeResult:
+    """Everything a harmonization produced (``merged``: mode → merge result, when an output was written)."""
+
+    features: dict[str, StudyFeatures]
+    matchings: dict[str, pd.DataFrame]
+    atlas_plan: AtlasPlan
+    merged: dict[str, MergeResult] = field(default_factory=dict)
+
+    @property
+    def plan(self) -> HarmonizationPlan:
+        """The harmonization plan."""
+        return self.atlas_plan.plan
+
+    @property
+    def diagnostics_table(self) -> pd.DataFrame:
+        """One row per study."""
+        return self.atlas_plan.diagnostics
+
+
 def harmonize(
     studies: Mapping[str, str],
-    lookup: Lookup,
+    index: ResolutionIndex,
     out: str | None = None,
     mode: Mode = "union",
     policy: HarmonizationPolicy | None = None,
     obs_columns: Sequence[str] = (),
     storage_options: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    thresholds: Thresholds | Mapping[str, Thresholds] | None = None,
+    exclude_failing: bool = False,
 ) -> HarmonizeResult:
-    """Match every study, plan, and (with ``out``) write the merged ``mode`` atlas out-of-core."""
+    """Match every study, gate, plan, and (with ``out``) write the merged ``mode`` atlas out-of-core.
+
+    ``thresholds`` is one set of gate limits for every study or a mapping study → limits (default
+    :class:`Thresholds`); a study failing a gate is refused (``QualityGateError``) unless ``exclude_failing``.
+    """
     policy = policy or HarmonizationPolicy()
-    features, matchings = match_studies(studies, lookup, storage_options, progress)
-    diagnostics = [diagnose(name, m) for name, m in matchings.items()]
-    plan = plan_studies(matchings, lookup, policy)
-    for study, reason in plan.excluded_studies.items():
-        log.warning("study %s is left out of the atlas: %s", study, reason)
+    features, matchings, files = match_studies(studies, index.lookup, storage_options, progress)
+    defaults = thresholds if isinstance(thresholds, Thresholds) else Thresholds()
+    limits = {s: thresholds[s] if isinstance(thresholds, Mapping) else defaults for s in matchings}
+    atlas_plan = make_plan(matchings, index, files, policy, limits, defaults, exclude_failing)
     merged = {}
     if out is not None:
-        layouts = plan.layouts(mode, studies)
-        merged[mode] = merge_studies(
-            layouts, plan.var_for(mode), out, obs_columns=obs_columns, storage_options=dict(storage_options or {})
-        )
-    return HarmonizeResult(features, matchings, diagnostics, plan, merged)
+        merged[mode], _ = write_atlas(atlas_plan, mode, studies, out, obs_columns, storage_options)
+    return HarmonizeResult(features, matchings, atlas_plan, merged)

@@ -241,15 +241,20 @@ def _var_table(
 
 
 PLAN_FORMAT_VERSION = 1
+PLAN_CODE_VERSION = f"plan-{PLAN_FORMAT_VERSION}.1"
+"""Changes whenever the plan made from the same matchings and settings would differ (part of its version id)."""
 _PLAN_TABLES = ("var", "presence", "mapping", "multiple_ensembl", "n_to_one")
 
 
-def write_plan(
-    plan: HarmonizationPlan, url: str, extra: Mapping[str, pd.DataFrame] | None = None, **storage_options: Any
-) -> None:
-    """Publish a plan (Parquet tables + ``manifest.json`` with policies and identifier sets) atomically.
+def plan_files(
+    plan: HarmonizationPlan,
+    extra: Mapping[str, pd.DataFrame] | None = None,
+    extra_manifest: Mapping[str, Any] | None = None,
+) -> dict[str, bytes]:
+    """A plan as files: Parquet tables + ``manifest.json`` with policies and identifier sets.
 
-    ``extra`` tables (e.g. the diagnostics) are stored beside it.
+    ``extra`` tables (e.g. the diagnostics) are stored beside it; ``extra_manifest`` entries (e.g. the provenance)
+    go into the manifest.
     """
     files: dict[str, bytes] = {}
     for name in _PLAN_TABLES:
@@ -257,6 +262,7 @@ def write_plan(
     for name, df in (extra or {}).items():
         files[f"{name}.parquet"] = storage.parquet_bytes(df, keep_index=True)
     manifest = {
+        **dict(extra_manifest or {}),
         "format_version": PLAN_FORMAT_VERSION,
         "studies": list(plan.studies),
         "policy": {
@@ -272,12 +278,24 @@ def write_plan(
         "extra_tables": sorted(extra or {}),
     }
     files[storage.MANIFEST] = storage.json_bytes(manifest)
-    storage.publish_dir(url, files, **storage_options)
+    return files
+
+
+def write_plan(
+    plan: HarmonizationPlan, url: str, extra: Mapping[str, pd.DataFrame] | None = None, **storage_options: Any
+) -> None:
+    """Publish a plan (:func:`plan_files`) at ``url`` atomically."""
+    storage.publish_dir(url, plan_files(plan, extra), **storage_options)
+
+
+def read_plan_manifest(url: str, **storage_options: Any) -> dict[str, Any]:
+    """The manifest of the plan published at ``url``."""
+    return storage.read_manifest(url, "harmonization plan", PLAN_FORMAT_VERSION, **storage_options)
 
 
 def read_plan(url: str, **storage_options: Any) -> tuple[HarmonizationPlan, dict[str, pd.DataFrame]]:
     """Load a published plan and its extra tables."""
-    manifest = storage.read_manifest(url, "harmonization plan", PLAN_FORMAT_VERSION, **storage_options)
+    manifest = read_plan_manifest(url, **storage_options)
 
     def frame(name: str) -> pd.DataFrame:
         return storage.read_parquet_file(storage.join(url, f"{name}.parquet"), **storage_options)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,9 +27,19 @@ import yaml
 from idtrack_core import storage
 from idtrack_core.errors import StudyInputError
 from idtrack_core.harmonize.gates import Thresholds
-from idtrack_core.harmonize.pipeline import validate_study_names
 
 THRESHOLD_FIELDS = ("max_failure_rate", "max_ambiguity_rate", "max_collisions")
+_STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def validate_study_names(names: Sequence[str]) -> None:
+    """Study names become obs prefixes and var column suffixes: letters, digits, ``_ . -``; unique."""
+    bad = [n for n in names if not _STUDY_NAME.match(n)]
+    if bad:
+        raise StudyInputError(f"invalid study name(s) {bad}: use letters, digits, '_', '.', '-'")
+    dupes = sorted({n for n in names if list(names).count(n) > 1})
+    if dupes:
+        raise StudyInputError(f"duplicate study name(s) {dupes}")
 
 
 @dataclass(frozen=True)
@@ -97,9 +108,34 @@ def _parse(text: str, source: str, base: str) -> list[StudyEntry]:
     ]
 
 
+_IDENTITY_KEYS = ("size", "mtime", "LastModified", "ETag", "last_modified", "etag")
+
+
+def study_file_identity(url: str, storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What identifies a study file's content without reading it: its URL (credentials removed), size, modification
+    time or ETag, and ``fingerprint``, a digest of those that changes when the file does.
+
+    Raises
+    ------
+    StudyInputError
+        The file does not exist.
+    """
+    fs, path = storage.url_to_fs(url, **dict(storage_options or {}))
+    try:
+        info = fs.info(path)
+    except FileNotFoundError:
+        raise StudyInputError(f"{storage.redact(url)}: study file not found") from None
+    values = [str(info.get(k, "")) for k in _IDENTITY_KEYS]
+    modified = info.get("LastModified") or info.get("last_modified") or info.get("mtime") or ""
+    return {
+        "url": storage.redact(url),
+        "size": int(info.get("size") or 0),
+        "modified": str(modified),
+        "etag": str(info.get("ETag") or info.get("etag") or "").strip('"'),
+        "fingerprint": hashlib.sha256(repr(values).encode()).hexdigest()[:16],
+    }
+
+
 def study_fingerprint(url: str, storage_options: Mapping[str, Any] | None = None) -> str:
     """A digest of a study file's size and modification time (or ETag): changes when the file does."""
-    fs, path = storage.url_to_fs(url, **dict(storage_options or {}))
-    info = fs.info(path)
-    keys = ("size", "mtime", "LastModified", "ETag", "last_modified", "etag")
-    return hashlib.sha256(repr([str(info.get(k, "")) for k in keys]).encode()).hexdigest()[:16]
+    return study_file_identity(url, storage_options)["fingerprint"]
