@@ -27,9 +27,9 @@ import pandas as pd
 from idtrack_core import storage
 from idtrack_core.convert.index import INDEX_CODE_VERSION, ResolutionIndex
 from idtrack_core.convert.target import ConversionTarget
-from idtrack_core.ensembl import EnsemblSource, extract_release
 from idtrack_core.ensembl.databases import CoreDatabase, validate_species
-from idtrack_core.ensembl.extract import EXTRACT_CODE_VERSION, extract_files
+from idtrack_core.ensembl.extract import EXTRACT_CODE_VERSION
+from idtrack_core.ensembl.sources import EnsemblSource, previous_database
 from idtrack_core.errors import SnapshotError, UnknownSpeciesError
 from idtrack_core.graph import Snapshot, build_snapshot, read_snapshot
 from idtrack_core.graph.build import SNAPSHOT_CODE_VERSION
@@ -80,16 +80,25 @@ class Workspace:
         and dates, or the server's table statistics), so a changed database gets a new extract.
         """
         slot = f"extracts/{self._scope}/{db.release}"
-        inputs = {"source": storage.redact(source.url), "database": db.name, "fingerprint": source.fingerprint(db)}
+        since = previous_database(source, db)
+        inputs = {
+            "source": storage.redact(source.url),
+            "database": db.name,
+            "fingerprint": source.fingerprint(db),
+            "history_since": None
+            if since is None
+            else {"database": since.name, "fingerprint": source.fingerprint(since)},
+        }
         version = version_id("ensembl_release_extract", EXTRACT_CODE_VERSION, inputs)
         found = self.store.find(slot, version)
         if found is not None:
             log.info("extract %s is up to date", db.name)
             return found
         log.info("extracting %s", db.name)
-        return self.store.publish(
-            slot, version, extract_files(extract_release(source, db.species, db.assembly, db.release))
-        )
+        from idtrack_core.ensembl.extract import extract_files, extract_release
+
+        extract = extract_release(source, db.species, db.assembly, db.release, history="new")
+        return self.store.publish(slot, version, extract_files(extract))
 
     def extracts(self, source: EnsemblSource) -> list[Handle]:
         """Up-to-date extracts of every release the source has for this species/assembly (oldest first)."""

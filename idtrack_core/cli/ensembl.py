@@ -31,11 +31,23 @@ def cmd_extract(args: argparse.Namespace) -> int:
     release = args.release
     if release == "latest":
         release = latest_release(source, args.species, args.assembly)
-    extract = extract_release(source, args.species, args.assembly, release)
+    extract = extract_release(source, args.species, args.assembly, release, history=args.history)
     manifest = write_extract(extract, args.out)
     rows = ", ".join(f"{name} {info['rows']:,}" for name, info in manifest["tables"].items())
     print(f"{extract.database} (release {extract.release}) → {args.out}: {rows}")
+    print(f"history: {history_summary(manifest['history'])}")
     return 0
+
+
+def history_summary(entry: dict[str, Any]) -> str:
+    """What the history table of an extract holds, in words."""
+    if entry["scope"] == "all":
+        return "every mapping session of the database (complete on its own)"
+    since = entry["since"]
+    return (
+        f"only the mapping sessions new since release {since['release']} ({since['database']}); "
+        "build snapshots together with the extracts of the earlier releases"
+    )
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -60,6 +72,13 @@ def register(sub: Any) -> None:
     add_source_args(p)
     p.add_argument("--release", required=True, type=release_arg, help="release number or 'latest'")
     p.add_argument("--out", required=True, help="output folder (local path or s3://)")
+    p.add_argument(
+        "--history",
+        choices=["all", "new"],
+        default="all",
+        help="all: every mapping session (a complete extract); new: only the sessions the previous release at the "
+        "source lacks (each session read once across releases)",
+    )
     p.set_defaults(func=cmd_extract)
 
     p = sub.add_parser("simulate", help="write a seeded simulated Ensembl mirror with ground truth")

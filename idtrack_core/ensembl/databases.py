@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 _SPECIES_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -20,6 +21,22 @@ class CoreDatabase:
     assembly: str
     name: str
     location: str
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """Which rows of a table to read: those whose integer ``column`` is (or, with ``exclude``, is not) one of
+    ``values``. Sources apply it while reading (a ``WHERE`` clause on MySQL, per block of a dump), so rows left
+    out are never materialized."""
+
+    column: str
+    values: tuple[int, ...]
+    exclude: bool = False
+
+    @classmethod
+    def of(cls, column: str, values: Collection[int], exclude: bool = False) -> RowFilter:
+        """A filter over the distinct ``values`` (sorted, so equal sets give equal filters)."""
+        return cls(column, tuple(sorted({int(v) for v in values})), exclude)
 
 
 def validate_species(species: str) -> str:

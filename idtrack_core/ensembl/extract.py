@@ -3,6 +3,14 @@
 Tables (DESIGN §3): ``genes``, ``transcripts``, ``translations`` (stable id, version, parent), ``xrefs``,
 ``synonyms``, ``history`` (``stable_id_event`` joined with ``mapping_session``), plus ``manifest.json``.
 
+History: every Ensembl core database carries the cumulative ``stable_id_event`` of its species, so reading it
+in full for every release makes a run of releases quadratic. ``extract_release(..., history="new")`` reads only the
+mapping sessions that the previous database at the source (same species and assembly) lacks; the manifest's
+``history`` entry says which (``{"scope": "all"}`` or ``{"scope": "new", "since": {"release", "database"}}``), and
+a snapshot built from a chain of such extracts holds the same history as one built from complete extracts
+(:func:`idtrack_core.graph.build_snapshot` checks that the chain is unbroken). ``history="all"`` (the default)
+gives an extract that is complete on its own.
+
 Normalization rules for real-world quirks: stable ids that are NULL, empty or ``0`` are NULL; versions
 that are NULL or ``0`` are NULL; exact duplicate rows are dropped; pre-65 ``{object}_stable_id`` tables are
 joined in; tables absent from old or trimmed databases (translation, external_synonym) give empty tables
@@ -14,26 +22,25 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from idtrack_core import __version__, storage
-from idtrack_core.ensembl.databases import CoreDatabase
-from idtrack_core.ensembl.schemas import EXTRACT_SCHEMAS, conform, validate_extract_table
-from idtrack_core.ensembl.sources import EnsemblSource, find_database
+from idtrack_core.ensembl.databases import CoreDatabase, RowFilter
+from idtrack_core.ensembl.sources import EnsemblSource, find_database, previous_database
 from idtrack_core.errors import MissingTableError
 
 log = logging.getLogger(__name__)
 
 EXTRACT_FORMAT_VERSION = 1
-EXTRACT_CODE_VERSION = f"extract-{EXTRACT_FORMAT_VERSION}.1"
+EXTRACT_CODE_VERSION = f"extract-{EXTRACT_FORMAT_VERSION}.2"
 """Changes whenever the extract of the same source database would differ (part of its version id)."""
-TABLE_NAMES = tuple(EXTRACT_SCHEMAS)
 _OPTIONAL_SOURCE_TABLES = {"translation", "external_synonym", "meta"}
 _OBJECT_TYPES = {"Gene": "gene", "Transcript": "transcript", "Translation": "translation"}
+HistoryScope = Literal["all", "new"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,13 @@ class ReleaseExtract:
     manifest: dict[str, Any] = field(repr=False)
 
 
+def _schemas() -> Any:
+    """The Pandera contracts of the tables, imported when an extract is made (reading one needs no Pandera)."""
+    from idtrack_core.ensembl import schemas
+
+    return schemas
+
+
 class _Reader:
     """Reads source tables of one database, counting the rows read and the tables absent."""
 
@@ -60,7 +74,7 @@ class _Reader:
         schema = self.source.table_schema(self.db, table)
         return None if schema is None else schema.column_names
 
-    def read(self, table: str, columns: list[str]) -> pd.DataFrame:
+    def read(self, table: str, columns: list[str], rows: RowFilter | None = None) -> pd.DataFrame:
         available = self.columns_of(table)
         if available is None:
             if table not in _OPTIONAL_SOURCE_TABLES:
@@ -69,7 +83,7 @@ class _Reader:
             self.absent.append(table)
             return pd.DataFrame({c: pd.Series(dtype="string") for c in columns})
         started = time.perf_counter()
-        df = self.source.read_table(self.db, table, [c for c in columns if c in available])
+        df = self.source.read_table(self.db, table, [c for c in columns if c in available], rows)
         for c in columns:
             if c not in df.columns:
                 df[c] = pd.Series(pd.NA, index=df.index, dtype="string")
@@ -114,15 +128,20 @@ def _objects(reader: _Reader, obj: str, extra: list[str]) -> pd.DataFrame:
 def _table(name: str, df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Conform ``df`` to extract table ``name``, drop exact duplicates and sort by ``by`` then every other
     column (a total order: same rows, same bytes), NULLs first."""
-    table = pa.Table.from_pandas(conform(name, df), preserve_index=False)
+    table = pa.Table.from_pandas(_schemas().conform(name, df), preserve_index=False)
     distinct = table.group_by(table.column_names, use_threads=False).aggregate([])
     keys = [*by, *(c for c in table.column_names if c not in by)]
     ordered = distinct.sort_by([(c, "ascending", "at_start") for c in keys]).select(table.column_names)
     return ordered.to_pandas(types_mapper=storage.nullable_type)
 
 
-def normalize_database(source: EnsemblSource, db: CoreDatabase) -> tuple[dict[str, pd.DataFrame], _Reader]:
-    """Read one core database and normalize it into the extract tables."""
+def normalize_database(
+    source: EnsemblSource, db: CoreDatabase, since: CoreDatabase | None = None
+) -> tuple[dict[str, pd.DataFrame], _Reader]:
+    """Read one core database and normalize it into the extract tables.
+
+    With ``since`` (an earlier database of the species) the history holds only the mapping sessions ``since``
+    lacks."""
     r = _Reader(source, db)
     genes = _objects(r, "gene", ["biotype"])
     transcripts = _objects(r, "transcript", ["gene_id", "biotype"])
@@ -142,7 +161,7 @@ def normalize_database(source: EnsemblSource, db: CoreDatabase) -> tuple[dict[st
         "xrefs": _xrefs(r, ids),
     }
     tables["synonyms"] = _synonyms(r, tables["xrefs"])
-    tables["history"] = _history(r)
+    tables["history"] = _history(r, None if since is None else _session_ids(source, since))
     return tables, r
 
 
@@ -174,7 +193,17 @@ def _synonyms(r: _Reader, xrefs: pd.DataFrame) -> pd.DataFrame:
     return _table("synonyms", syn.merge(named, on="xref_id", how="inner"), ["xref_id", "synonym"])
 
 
-def _history(r: _Reader) -> pd.DataFrame:
+def _session_ids(source: EnsemblSource, db: CoreDatabase) -> set[int]:
+    """The mapping session ids ``db`` has (none when it has no ``mapping_session`` table)."""
+    if source.table_schema(db, "mapping_session") is None:
+        return set()
+    ids = source.read_table(db, "mapping_session", ["mapping_session_id"])["mapping_session_id"]
+    return {int(i) for i in ids.dropna()}
+
+
+def _history(r: _Reader, known_sessions: set[int] | None) -> pd.DataFrame:
+    """``stable_id_event`` joined with ``mapping_session``; without the sessions in ``known_sessions``."""
+    rows = RowFilter.of("mapping_session_id", known_sessions, exclude=True) if known_sessions else None
     events = r.read(
         "stable_id_event",
         [
@@ -186,8 +215,9 @@ def _history(r: _Reader) -> pd.DataFrame:
             "type",
             "score",
         ],
+        rows,
     )
-    sessions = r.read("mapping_session", ["mapping_session_id", "old_release", "new_release"])
+    sessions = r.read("mapping_session", ["mapping_session_id", "old_release", "new_release"], rows)
     sessions = sessions.drop_duplicates("mapping_session_id")
     for side in ("old", "new"):
         events[f"{side}_stable_id"] = _clean_ids(events[f"{side}_stable_id"])
@@ -207,14 +237,44 @@ def _history(r: _Reader) -> pd.DataFrame:
     return _table("history", out, order)
 
 
-def extract_release(source: EnsemblSource, species: str, assembly: str | None, release: int) -> ReleaseExtract:
-    """Read and normalize one release from ``source``; validate every table."""
+def extract_release(
+    source: EnsemblSource, species: str, assembly: str | None, release: int, history: HistoryScope = "all"
+) -> ReleaseExtract:
+    """Read and normalize one release from ``source``; validate every table.
+
+    Parameters
+    ----------
+    source
+        Where the core databases are (dumps or MySQL).
+    species, assembly, release
+        Which database (``assembly=None``: any).
+    history
+        ``"all"``: the ``history`` table holds every mapping session of the database, so the extract is complete
+        on its own. ``"new"``: only the sessions the previous database at the source (same species and
+        assembly) lacks, so extracting every release reads each session once; snapshots are built from such
+        extracts together with those of the earlier releases. The manifest's ``history`` entry says which.
+
+    Returns
+    -------
+    ReleaseExtract
+        The validated tables and the manifest (without table checksums until written).
+
+    Raises
+    ------
+    UnknownSpeciesError, UnknownReleaseError
+        No such database at the source.
+    MissingTableError, DumpFormatError, ExtractValidationError
+        A required table is absent, a dump is malformed, or a normalized table fails its schema.
+    """
+    if history not in ("all", "new"):
+        raise ValueError(f"history must be 'all' or 'new', not {history!r}")
     db = find_database(source, species, assembly, release)
+    since = previous_database(source, db) if history == "new" else None
     started = time.perf_counter()
-    tables, reader = normalize_database(source, db)
+    tables, reader = normalize_database(source, db, since)
     where = f"{source.url} {db.name}"
     for name, df in tables.items():
-        validate_extract_table(name, df, where)
+        _schemas().validate_extract_table(name, df, where)
     meta_version = _schema_version(reader)
     manifest = {
         "format_version": EXTRACT_FORMAT_VERSION,
@@ -228,10 +288,23 @@ def extract_release(source: EnsemblSource, species: str, assembly: str | None, r
         "ensembl_schema_version": meta_version,
         "source_rows": dict(sorted(reader.source_rows.items())),
         "absent_source_tables": sorted(set(reader.absent)),
+        "history": history_scope(since),
         "tables": {},
     }
     log.info("extracted %s in %.1fs", db.name, time.perf_counter() - started)
     return ReleaseExtract(db.species, db.assembly, db.release, db.name, tables, manifest)
+
+
+def history_scope(since: CoreDatabase | None) -> dict[str, Any]:
+    """The manifest's ``history`` entry: every session (``since`` None) or those new since that database."""
+    if since is None:
+        return {"scope": "all"}
+    return {"scope": "new", "since": {"release": since.release, "database": since.name}}
+
+
+def history_of(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The ``history`` entry of an extract manifest (extracts written before it existed hold every session)."""
+    return manifest.get("history") or {"scope": "all"}
 
 
 def _schema_version(reader: _Reader) -> str | None:
@@ -242,7 +315,8 @@ def _schema_version(reader: _Reader) -> str | None:
 
 def extract_files(extract: ReleaseExtract) -> dict[str, bytes]:
     """The Parquet files and manifest (with row counts and SHA-256 checksums) of an extract."""
-    return storage.table_files({name: extract.tables[name] for name in TABLE_NAMES}, extract.manifest)
+    names = _schemas().EXTRACT_SCHEMAS
+    return storage.table_files({name: extract.tables[name] for name in names}, extract.manifest)
 
 
 def write_extract(extract: ReleaseExtract, url: str, **storage_options: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from idtrack_core.ensembl.databases import RowFilter
 from idtrack_core.errors import DumpFormatError
 
 ColumnKind = Literal["int", "float", "str"]
@@ -206,25 +207,31 @@ def format_rows(rows: Iterable[Sequence[object]]) -> str:
 _ARROW_TYPES = {"int": pa.int64(), "float": pa.float64(), "str": pa.string()}
 
 
-def _arrow_block(data: bytes, schema: TableSchema, columns: Sequence[str]) -> pd.DataFrame | None:
+def _arrow_block(
+    data: bytes, schema: TableSchema, columns: Sequence[str], rows: RowFilter | None = None
+) -> pd.DataFrame | None:
     """Parse a block with Arrow's CSV reader when its only escapes are ``\\N``; None if it cannot (other
-    escapes, invalid UTF-8, a malformed row — the exact parser then reads the block and names the line)."""
+    escapes, invalid UTF-8, a malformed row — the exact parser then reads the block and names the line).
+    Rows ``rows`` leaves out are dropped before anything is converted to pandas."""
     if data.count(b"\\") != data.count(b"\\N"):
         return None
+    read = list(dict.fromkeys([*columns, *([rows.column] if rows else [])]))
     try:
         table = pacsv.read_csv(
             io.BytesIO(data),
             read_options=pacsv.ReadOptions(column_names=schema.column_names, use_threads=False),
             parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
             convert_options=pacsv.ConvertOptions(
-                column_types={c: _ARROW_TYPES[schema.kind_of(c)] for c in columns},
-                include_columns=list(columns),
+                column_types={c: _ARROW_TYPES[schema.kind_of(c)] for c in read},
+                include_columns=read,
                 null_values=["\\N", ""],
                 strings_can_be_null=False,
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
+    if rows is not None:
+        table = table.filter(_arrow_mask(table.column(rows.column), rows))
     out = {}
     for c in columns:
         col = table.column(c)
@@ -234,23 +241,41 @@ def _arrow_block(data: bytes, schema: TableSchema, columns: Sequence[str]) -> pd
     return pd.DataFrame(out, columns=list(columns))
 
 
+def _arrow_mask(values: pa.ChunkedArray, rows: RowFilter) -> pa.ChunkedArray:
+    listed = pc.fill_null(pc.is_in(values, value_set=pa.array(rows.values, type=values.type)), False)
+    return pc.invert(listed) if rows.exclude else listed
+
+
+def filter_frame(df: pd.DataFrame, rows: RowFilter | None) -> pd.DataFrame:
+    """The rows of ``df`` that ``rows`` keeps (all of them without a filter)."""
+    if rows is None:
+        return df
+    listed = df[rows.column].isin(rows.values).fillna(False).to_numpy(dtype=bool)
+    return df[~listed if rows.exclude else listed].reset_index(drop=True)
+
+
 _NULLABLE = {pa.int64(): pd.Int64Dtype(), pa.float64(): pd.Float64Dtype(), pa.string(): pd.StringDtype()}
 
 
-def blocks_to_frame(blocks: Iterable[bytes], schema: TableSchema, columns: Sequence[str], path: str) -> pd.DataFrame:
-    """Parse dump blocks (each ending at a record boundary) into a typed DataFrame holding ``columns``.
+def blocks_to_frame(
+    blocks: Iterable[bytes], schema: TableSchema, columns: Sequence[str], path: str, rows: RowFilter | None = None
+) -> pd.DataFrame:
+    """Parse dump blocks (each ending at a record boundary) into a typed DataFrame holding ``columns``, keeping
+    only the rows ``rows`` selects (filtered block by block).
 
     Blocks without escapes other than ``\\N`` go through Arrow; the others through the exact parser, which
     raises :class:`DumpFormatError` naming ``path`` and the line.
     """
     frames = []
     first_line = 1
+    parsed = list(dict.fromkeys([*columns, *([rows.column] if rows else [])]))
     for data in blocks:
         lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-        frame = _arrow_block(data, schema, columns) if data else None
+        frame = _arrow_block(data, schema, columns, rows) if data else None
         if frame is None:
             text = decode(data[:-1] if data.endswith(b"\n") else data)
-            frame = records_to_frame(iter_records(text.split("\n"), first_line), schema, columns, path)
+            frame = records_to_frame(iter_records(text.split("\n"), first_line), schema, parsed, path)
+            frame = filter_frame(frame, rows)[list(columns)]
         frames.append(frame)
         first_line += lines
     if not frames:

@@ -22,6 +22,7 @@ import pandas as pd
 from idtrack_core import storage
 from idtrack_core.ensembl.databases import (
     CoreDatabase,
+    RowFilter,
     assembly_matches,
     assembly_suffix,
     parse_core_db_name,
@@ -58,7 +59,11 @@ class EnsemblSource(Protocol):
 
     def table_schema(self, db: CoreDatabase, table: str) -> TableSchema | None: ...
 
-    def read_table(self, db: CoreDatabase, table: str, columns: Sequence[str]) -> pd.DataFrame: ...
+    def read_table(
+        self, db: CoreDatabase, table: str, columns: Sequence[str], rows: RowFilter | None = None
+    ) -> pd.DataFrame:
+        """The rows of ``table`` (those ``rows`` selects, or all) as a typed DataFrame of ``columns``."""
+        ...
 
     def fingerprint(self, db: CoreDatabase) -> str:
         """A cheap digest that changes when the database's tables change (file sizes and dates, or the
@@ -82,6 +87,21 @@ def find_database(source: EnsemblSource, species: str, assembly: str | None, rel
     raise UnknownReleaseError(
         f"release {release} of {species} {assembly or ''} not found at {source.url}; available: {available}"
     )
+
+
+def previous_database(source: EnsemblSource, db: CoreDatabase) -> CoreDatabase | None:
+    """The database of the same species and assembly with the newest release before ``db``'s at ``source``
+    (None when ``db`` is the oldest one there).
+
+    Every Ensembl core database carries the cumulative history (``mapping_session``, ``stable_id_event``), so
+    the sessions ``db`` has and this one lacks are the history that is new in ``db``.
+    """
+    earlier = [
+        d
+        for d in source.list_databases(db.species, db.assembly)
+        if d.assembly == db.assembly and d.release < db.release
+    ]
+    return max(earlier, key=lambda d: d.release) if earlier else None
 
 
 def latest_release(source: EnsemblSource, species: str, assembly: str | None) -> int:
@@ -223,19 +243,21 @@ class DumpSource:
         listing = self._retry(attempt, f"listing {self._display(db.location)}")
         return hashlib.sha256(repr(listing).encode()).hexdigest()
 
-    def read_table(self, db: CoreDatabase, table: str, columns: Sequence[str]) -> pd.DataFrame:
+    def read_table(
+        self, db: CoreDatabase, table: str, columns: Sequence[str], rows: RowFilter | None = None
+    ) -> pd.DataFrame:
         schema = self._schemas_of(db).get(table)
         path = self._table_file(db, table)
         if schema is None or path is None:
             what = "CREATE TABLE statement" if schema is None else "data file"
             raise MissingTableError(f"{self._display(db.location)}: table {table!r} has no {what}")
-        missing = [c for c in columns if c not in schema.column_names]
+        missing = [c for c in [*columns, *([rows.column] if rows else [])] if c not in schema.column_names]
         if missing:
             raise MissingTableError(f"{self._display(path)}: table {table!r} has no column(s) {missing}")
         display = self._display(path)
         log.debug("reading %s", display)
         return self._retry(
-            lambda: blocks_to_frame(_read_blocks(self.fs, path, display), schema, columns, display),
+            lambda: blocks_to_frame(_read_blocks(self.fs, path, display), schema, columns, display, rows),
             f"reading {display}",
         )
 
@@ -411,18 +433,24 @@ class MySQLSource:
         )
         return hashlib.sha256(repr([tuple(_text(v) for v in r) for r in rows]).encode()).hexdigest()
 
-    def read_table(self, db: CoreDatabase, table: str, columns: Sequence[str]) -> pd.DataFrame:
+    def read_table(
+        self, db: CoreDatabase, table: str, columns: Sequence[str], rows: RowFilter | None = None
+    ) -> pd.DataFrame:
         schema = self.table_schema(db, table)
         if schema is None:
             raise MissingTableError(f"{self.url}/{db.location}: table {table!r} does not exist")
-        missing = [c for c in columns if c not in schema.column_names]
+        wanted = [*columns, *([rows.column] if rows else [])]
+        missing = [c for c in wanted if c not in schema.column_names]
         if missing:
             raise MissingTableError(f"{self.url}/{db.location}: table {table!r} has no column(s) {missing}")
-        for ident in (db.location, table, *columns):
+        for ident in (db.location, table, *wanted):
             if not _IDENT.match(ident):
                 raise SourceError(f"refusing unsafe SQL identifier {ident!r}")
         cols = ", ".join(f"`{c}`" for c in columns)
-        sql = f"SELECT {cols} FROM `{db.location}`.`{table}`"
+        sql, params = f"SELECT {cols} FROM `{db.location}`.`{table}`", list(rows.values) if rows else []
+        if rows is not None and (rows.values or not rows.exclude):
+            listed = ", ".join(["%s"] * len(rows.values)) or "NULL"
+            sql += f" WHERE `{rows.column}` {'NOT IN' if rows.exclude else 'IN'} ({listed})"
 
         def attempt() -> pd.DataFrame:
             import pymysql.cursors
@@ -431,7 +459,7 @@ class MySQLSource:
             values: list[list[Any]] = [[] for _ in columns]
             try:
                 with conn.cursor(pymysql.cursors.SSCursor) as cur:
-                    cur.execute(sql)
+                    cur.execute(sql, params or None)
                     while batch := cur.fetchmany(self._fetch_rows):
                         for row in batch:
                             for out, v in zip(values, row, strict=True):
@@ -474,4 +502,5 @@ __all__ = [
     "find_database",
     "latest_release",
     "open_source",
+    "previous_database",
 ]

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from idtrack_core import __version__, storage
-from idtrack_core.ensembl.extract import ReleaseExtract, extract_files, read_extract
+from idtrack_core.ensembl.extract import ReleaseExtract, extract_files, history_of, read_extract
 from idtrack_core.errors import SnapshotError
 from idtrack_core.graph.intervals import runs
 from idtrack_core.graph.model import SNAPSHOT_FORMAT_VERSION, Snapshot
@@ -168,7 +168,15 @@ def build_snapshot(
 ) -> Snapshot:
     """Build a snapshot from release extracts (objects or URLs), keeping releases ≤ ``snapshot_release``.
 
-    All extracts must be of one species and assembly, one per release.
+    All extracts must be of one species and assembly, one per release. An extract holding only the history new
+    since an earlier release (``extract_release(..., history="new")``) needs that release's extract among the
+    inputs; the history is the union of every extract's mapping sessions.
+
+    Raises
+    ------
+    SnapshotError
+        No extracts, mixed species/assemblies, two extracts of one release, an unknown ``snapshot_release``, or a
+        broken history chain (the message names the extract and the release it needs).
     """
     started = time.perf_counter()
     extracts = list(extracts)
@@ -187,6 +195,7 @@ def build_snapshot(
         if snapshot_release not in releases:
             raise SnapshotError(f"snapshot release {snapshot_release} has no extract (have {releases})")
         releases = [r for r in releases if r <= snapshot_release]
+    _check_history_chain({h[0]: h[3] for h in headers if h[0] in releases})
     by_release = {h[0]: e for h, e in zip(headers, extracts, strict=True)}
     acc = _Accumulator()
     rows = []
@@ -218,15 +227,33 @@ def build_snapshot(
     return Snapshot(tables, manifest)
 
 
-def _headers(extracts: Iterable[ReleaseExtract | str], opts: dict[str, Any]) -> list[tuple[int, str, str]]:
+def _headers(
+    extracts: Iterable[ReleaseExtract | str], opts: dict[str, Any]
+) -> list[tuple[int, str, str, dict[str, Any]]]:
+    """(release, species, assembly, history entry) of each extract, from its manifest."""
     out = []
     for e in extracts:
-        if isinstance(e, ReleaseExtract):
-            out.append((e.release, e.species, e.assembly))
-        else:
-            m = storage.read_json(storage.join(e, storage.MANIFEST), **opts)
-            out.append((int(m["release"]), m["species"], m["assembly"]))
+        m = (
+            e.manifest
+            if isinstance(e, ReleaseExtract)
+            else storage.read_json(storage.join(e, storage.MANIFEST), **opts)
+        )
+        out.append((int(m["release"]), m["species"], m["assembly"], history_of(m)))
     return out
+
+
+def _check_history_chain(history: dict[int, dict[str, Any]]) -> None:
+    """Every extract holding only the history new since a release needs that release's extract too."""
+    for release, entry in sorted(history.items()):
+        if entry["scope"] == "all":
+            continue
+        since = int(entry["since"]["release"])
+        if since not in history or since >= release:
+            raise SnapshotError(
+                f"the extract of release {release} holds only the history new since release {since} "
+                f"({entry['since']['database']}), whose extract is not among the inputs {sorted(history)}: add it, "
+                f"or extract release {release} with history='all'"
+            )
 
 
 def _finish(acc: _Accumulator, releases: list[int]) -> dict[str, pd.DataFrame]:

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 SNAPSHOT_FORMAT_VERSION = 1
 TABLES = ("releases", "objects", "versions", "parents", "events", "xrefs", "synonyms")
@@ -85,6 +87,8 @@ class Snapshot:
         base ID→external ``kind="xref"`` (``name_kind`` accession or label); external→external
         ``kind="synonym"``. Release sets are attribute ``releases`` (sorted lists).
         """
+        import networkx as nx  # only this view needs it (costly to import, unused by conversion)
+
         g = nx.MultiDiGraph()
         rel = np.array(self.release_list)
         objs = self.tables["objects"]
