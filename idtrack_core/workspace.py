@@ -31,9 +31,8 @@ from idtrack_core.ensembl.databases import CoreDatabase, validate_species
 from idtrack_core.ensembl.extract import EXTRACT_CODE_VERSION
 from idtrack_core.ensembl.sources import EnsemblSource, previous_database
 from idtrack_core.errors import SnapshotError, UnknownSpeciesError
-from idtrack_core.graph import Snapshot, build_snapshot, read_snapshot
-from idtrack_core.graph.build import SNAPSHOT_CODE_VERSION
-from idtrack_core.graph.store import snapshot_files
+from idtrack_core.graph.model import SNAPSHOT_CODE_VERSION, Snapshot
+from idtrack_core.graph.store import read_snapshot, snapshot_files
 from idtrack_core.versions import Handle, VersionedStore, version_id
 
 log = logging.getLogger(__name__)
@@ -77,7 +76,9 @@ class Workspace:
         """The extract of ``db`` for the source's current content (made unless this version exists).
 
         The version follows the source (URL without credentials), the database and its fingerprint (file sizes
-        and dates, or the server's table statistics), so a changed database gets a new extract.
+        and dates, or the server's table statistics), so a changed database gets a new extract. The extract holds
+        only the history new since the previous database at the source (``history="new"``), named in the version:
+        a published Ensembl database does not rewrite its mapping sessions, so that one's fingerprint is left out.
         """
         slot = f"extracts/{self._scope}/{db.release}"
         since = previous_database(source, db)
@@ -85,9 +86,7 @@ class Workspace:
             "source": storage.redact(source.url),
             "database": db.name,
             "fingerprint": source.fingerprint(db),
-            "history_since": None
-            if since is None
-            else {"database": since.name, "fingerprint": source.fingerprint(since)},
+            "history_since": None if since is None else since.name,  # the sessions it has are left out
         }
         version = version_id("ensembl_release_extract", EXTRACT_CODE_VERSION, inputs)
         found = self.store.find(slot, version)
@@ -136,6 +135,8 @@ class Workspace:
         if found is not None:
             log.info("snapshot %s is up to date", version)
             return found
+        from idtrack_core.graph.build import build_snapshot
+
         snap = build_snapshot([h.url for h in extracts], storage_options=self.storage_options)
         lineage = {"extracts": [_extract_lineage(h, self.storage_options) for h in extracts]}
         return self.store.publish(slot, version, snapshot_files(snap, {"lineage": lineage}))

@@ -103,6 +103,36 @@ def test_convert_cold_then_warm_home_30000_ids(human_home, tmp_path):
     assert (a.loc[25_000:28_999, "match"] == "version_stripped").all()
     summary = warm.stderr.strip().splitlines()[-1]
     assert summary.startswith("30,000 ids: 1:1 ") and "no_corresponding 1,000" in summary
+    assert (tmp_path / "cold.csv").read_bytes() == b.to_csv(index=False).encode()  # CSV as pandas writes it
+
+
+HEAVY = ("pandera", "networkx", "dagster")
+REPORT_MODULES = f"""
+import json, sys
+from idtrack_assets.console import main
+code = main(sys.argv[1:])
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r})
+print("MODULES " + json.dumps(heavy), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def test_warm_convert_imports_no_pandera_networkx_or_dagster(human_home, tmp_path):
+    """With the home filled, ``convert`` only opens the index: the validation, graph and platform libraries stay
+    unimported (they cost 1–2 s of start-up)."""
+    home = tmp_path / "home"
+    shutil.copytree(human_home[0].home, home)
+    args = ["convert", "--source", str(HUMAN), "--home", str(home), "--species", "homo_sapiens"]
+    args += ["--assembly", "GRCh38", "--to-release", "114", "--final-database", "HGNC Symbol", "TP53", "tp53"]
+    cold = run_cli(*args, cwd=tmp_path)
+    assert cold.returncode == 0, cold.stderr
+    warm = subprocess.run(
+        [sys.executable, "-c", REPORT_MODULES, *args], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+    assert warm.returncode == 0, warm.stderr
+    assert warm.stdout == cold.stdout and "TP53" in warm.stdout
+    [line] = [x for x in warm.stderr.splitlines() if x.startswith("MODULES ")]
+    assert line == "MODULES []", line
 
 
 def test_convert_rebuilds_only_what_changed(tmp_path):

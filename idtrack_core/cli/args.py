@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -61,8 +62,150 @@ def write_table(df: Any, output: str | None) -> None:
     from idtrack_core import storage
 
     if output is None:
-        df.to_csv(sys.stdout, index=False)
+        sys.stdout.write(csv_bytes(df).decode())
     elif output.endswith(".parquet"):
         storage.atomic_write_bytes(output, storage.parquet_bytes(df))
     else:
-        storage.atomic_write_bytes(output, df.to_csv(index=False).encode())
+        storage.atomic_write_bytes(output, csv_bytes(df))
+
+
+def csv_bytes(table: Any) -> bytes:
+    """A pandas DataFrame's ``to_csv(index=False)``, byte for byte, built with Arrow string kernels (pandas' writer
+    takes 0.2–0.3 s for a 60k-row conversion result, several times the conversion itself). An Arrow table is written
+    as pandas would write its pandas form (dictionary columns as their values).
+
+    Columns of strings, categoricals / dictionaries of strings, booleans, integers and floats (nullable or not) are
+    written the way pandas writes them: missing values empty, floats as ``repr``, fields quoted only when Python's
+    ``csv`` module would quote them. Tables with other columns, a single column or non-string column names go
+    through pandas.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arrow = isinstance(table, pa.Table)
+    names = table.column_names if arrow else list(table.columns)
+    simple = len(set(names)) == len(names) > 1 and all(isinstance(c, str) for c in names)
+    fields = [_csv_field(table[c]) for c in names] if simple else [None]
+    if any(f is None for f in fields):
+        return (table.to_pandas() if arrow else table).to_csv(index=False).encode()
+    header = ",".join(_csv_quoted(pa.array(names)).to_pylist()) + "\n"
+    if not len(table):
+        return header.encode()
+    lines = pc.binary_join_element_wise(*fields, ",")
+    text = _concatenated(lines)
+    if text.count(b",") != len(lines) * (len(fields) - 1) or any(ch.encode() in text for ch in _csv_special()[1:]):
+        rows = _rows_to_quote(lines, len(fields) - 1)  # rare: re-join those rows with their fields quoted
+        picked = pa.array(rows)
+        fixed = pc.binary_join_element_wise(*[_csv_quoted(f.take(picked)) for f in fields], ",")
+        order = np.arange(len(lines))
+        order[rows] = len(lines) + np.arange(len(rows))
+        lines = pa.concat_arrays([lines, fixed]).take(pa.array(order))
+    return header.encode() + _concatenated(pc.binary_join_element_wise(lines, pa.scalar(""), "\n"))
+
+
+def _concatenated(strings: Any) -> bytes:
+    """The strings of an Arrow array, back to back, as one bytes object."""
+    import numpy as np
+
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset : strings.offset + len(strings) + 1]
+    return strings.buffers()[2].to_pybytes()[offsets[0] : offsets[-1]]
+
+
+def _rows_to_quote(lines: Any, separators: int) -> Any:
+    """Rows holding a character that needs quoting (a comma beyond the field separators, a quote, a line break)."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    special = pc.not_equal(pc.count_substring(lines, ","), separators)
+    for ch in _csv_special()[1:]:
+        special = pc.or_(special, pc.match_substring(lines, ch))
+    return np.flatnonzero(special.to_numpy(zero_copy_only=False))
+
+
+def _csv_field(column: Any) -> Any:
+    """A column (pandas or Arrow) as the text pandas writes for each value, before quoting (Arrow strings, no nulls),
+    or None if it is not a simple column."""
+    import pyarrow as pa
+
+    try:
+        if isinstance(column, pa.ChunkedArray | pa.Array):
+            return _csv_arrow_texts(column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column)
+        return _csv_pandas_texts(column)
+    except (ValueError, TypeError, OverflowError, pa.ArrowInvalid, pa.ArrowTypeError):  # let pandas format those
+        return None
+
+
+def _csv_pandas_texts(column: Any) -> Any:
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        categories = pa.array(np.asarray(dtype.categories, dtype=object), type=pa.string())
+        codes = column.cat.codes.to_numpy()
+        return categories.take(pa.array(codes, mask=codes < 0)).fill_null("")
+    if dtype == np.dtype(object):
+        return pa.array(column.to_numpy(), type=pa.string(), from_pandas=True).fill_null("")
+    if pd.api.types.is_bool_dtype(dtype) and not column.hasnans:
+        return pa.array(np.where(column.to_numpy(dtype=bool), "True", "False"))
+    if pd.api.types.is_signed_integer_dtype(dtype):
+        return pa.array(column.astype("Int64").array, type=pa.int64()).cast(pa.string()).fill_null("")
+    if pd.api.types.is_float_dtype(dtype):
+        return _csv_floats(column.to_numpy(dtype=np.float64, na_value=np.nan))
+    return None
+
+
+def _csv_arrow_texts(array: Any) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary.take(array.indices)
+    kind = array.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return array.fill_null("")
+    if pa.types.is_boolean(kind) and not array.null_count:
+        return pc.if_else(array, "True", "False")
+    if pa.types.is_signed_integer(kind):
+        return array.cast(pa.string()).fill_null("")
+    if pa.types.is_floating(kind):
+        return _csv_floats(array.to_numpy(zero_copy_only=False))
+    return None
+
+
+def _csv_floats(values: Any) -> Any:
+    """Floats as Python's ``repr`` (what pandas writes), NaN/missing empty."""
+    import numpy as np
+    import pyarrow as pa
+
+    known = ~np.isnan(values)
+    distinct = np.unique(values[known])
+    texts = np.array([repr(float(v)) for v in distinct] + [""], dtype=object)
+    return pa.array(texts[np.where(known, np.searchsorted(distinct, values), len(distinct))], type=pa.string())
+
+
+def _csv_quoted(field: Any) -> Any:
+    """Fields that Python's ``csv`` module (pandas' writer) would quote, quoted and with quotes doubled."""
+    import pyarrow.compute as pc
+
+    needs = functools.reduce(pc.or_, (pc.match_substring(field, ch) for ch in _csv_special()))
+    if not pc.any(needs).as_py():
+        return field
+    doubled = pc.replace_substring(field, '"', '""')
+    return pc.if_else(needs, pc.binary_join_element_wise('"', doubled, '"', ""), field)
+
+
+@functools.cache
+def _csv_special() -> tuple[str, ...]:
+    """The characters that make ``csv.writer(lineterminator="\\n")`` quote a field in this Python."""
+    import csv
+    import io
+
+    def quoted(ch: str) -> bool:
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow([f"a{ch}b", "c"])
+        return buf.getvalue().startswith('"')
+
+    return tuple(ch for ch in ',"\n\r\t;' if quoted(ch))  # the separator "," first

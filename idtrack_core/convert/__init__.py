@@ -11,14 +11,17 @@ for genes without a name in the final database; ``match``/``matched_node`` say h
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from idtrack_core.convert.answers import RESULT_COLUMNS
 from idtrack_core.convert.index import ResolutionIndex
-from idtrack_core.convert.resolve import Resolver
 from idtrack_core.convert.target import ConversionTarget, Strategy
 from idtrack_core.graph.model import Snapshot
+
+if TYPE_CHECKING:
+    from idtrack_core.convert.resolve import Resolver
 
 
 def convert(
@@ -31,8 +34,19 @@ def convert(
     source_databases: tuple[str, ...] | None = None,
 ) -> pd.DataFrame:
     """Convert ``ids`` (one result row each, in order) to ``final_database`` at ``to_release``."""
+    from idtrack_core.convert.resolve import Resolver
+
     target = ConversionTarget(to_release, final_database, from_release, strategy, "label", source_databases)
     return Resolver(snapshot, target).resolve(ids)
+
+
+def __getattr__(name: str) -> Any:
+    """``Resolver`` (the graph search) is imported on first use: answering from an index does not need it."""
+    if name == "Resolver":
+        from idtrack_core.convert.resolve import Resolver
+
+        return Resolver
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["RESULT_COLUMNS", "ConversionTarget", "ResolutionIndex", "Resolver", "convert"]

@@ -1,4 +1,4 @@
-"""Answer tables: the per-name answers of a conversion as columns, and the vectorized lookup over them.
+"""Answer tables: the per-name answers of a conversion as Arrow columns, and the vectorized lookup over them.
 
 A lookup of a batch of queries tries, in order:
 
@@ -7,11 +7,25 @@ A lookup of a batch of queries tries, in order:
 3. the lower-cased name: ``case_insensitive`` (``synonym_case_insensitive`` for synonyms);
 4. lower-cased, version stripped;
 5. otherwise 1:0 ``no_corresponding``.
+
+Layout of an answer table (an Arrow table, memory-mapped from the resolution index's ``answers.arrow``): one row
+per exact key and one per lower-cased key (``lower``), sorted by ``hash`` — a 64-bit SipHash of the key's UTF-8
+bytes (``pandas.util.hash_array``), keyed differently for the two key spaces so that both live in one sorted
+array; no two rows share a hash (the hash keys are re-drawn at build time until they do not). The last row is the
+answer for unknown names and takes no part in the search. String answer columns are dictionary-encoded with
+sorted dictionaries.
+
+A batch is answered without materializing the table: the queries are hashed, found by binary search in the
+``hash`` column, checked against the stored keys (so a hash collision with an unknown name cannot give a false
+hit), and only the rows found are taken. Queries that miss get their version-stripped and lower-cased candidates
+computed in Arrow and are resolved in one more hash + search pass over all candidates at once.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -35,12 +49,31 @@ RESULT_COLUMNS = [
     "bridge",
     "bridge_via",
 ]
-
+ANSWER_COLUMNS = [
+    "category",
+    "target_ids",
+    "ensembl_genes",
+    "reason",
+    "fallback",
+    "tier",
+    "matched_node",
+    "path_length",
+    "min_score",
+    "bridge",
+    "bridge_via",
+]
+"""Columns of the per-key answer frames :func:`answer_table` takes (indexed by key)."""
 
 _STRIP = r"\.\d+$"  # an unknown version suffix
 _MATCH_KINDS = ["exact", "version_stripped", "case_insensitive", "case_insensitive_version_stripped"]
 # category code = how the key matched (0-3), plus 4 when the matched name is a synonym
 _MATCH_CATEGORIES = [*_MATCH_KINDS, "synonym", *(f"synonym_{k}" for k in _MATCH_KINDS[1:])]
+_STRING_COLUMNS = ("category", "target_ids", "ensembl_genes", "reason", "matched_node", "bridge", "bridge_via")
+_VOCABULARY_COLUMNS = ("category", "reason", "bridge")
+"""Closed vocabularies: results carry every category of the index. The other string columns hold identifiers;
+a result's categories are the values it holds."""
+_HASH_KEYS_META = b"idtrack.hash_keys"
+_HASH_KEY_BASE = ("idtrack-exact", "idtrack-lower")
 
 
 def candidate_keys(queries: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -52,98 +85,228 @@ def candidate_keys(queries: Sequence[str]) -> tuple[list[str], list[str]]:
     return list(exact), list(lower)
 
 
-_STRING_COLUMNS = ("category", "target_ids", "ensembl_genes", "reason", "matched_node", "bridge", "bridge_via")
+def hash_keys(salt: int) -> tuple[str, str]:
+    """The SipHash keys (16 characters each) of the exact and the lower-cased key space for ``salt``."""
+    return tuple(f"{base}{salt:03d}"[:16].ljust(16, "-") for base in _HASH_KEY_BASE)  # type: ignore[return-value]
 
 
-def answer_table(exact: pd.DataFrame, lower: pd.DataFrame) -> pd.DataFrame:
-    """One table of answers: exact keys, then lower-cased keys (``lower``), then one 1:0 row for unknowns.
+def key_hashes(keys: np.ndarray, hash_key: str) -> np.ndarray:
+    """64-bit SipHash-2-4 of each string's UTF-8 bytes under ``hash_key`` (stable across processes)."""
+    try:
+        return pd.util.hash_array(keys, encoding="utf8", hash_key=hash_key, categorize=False)
+    except TypeError:  # non-string queries (numbers, NaN) are looked up as their text
+        return pd.util.hash_array(keys.astype(str), encoding="utf8", hash_key=hash_key, categorize=False)
 
-    String columns are categorical, so the table stores and loads as dictionary codes."""
+
+def answer_table(exact: pd.DataFrame, lower: pd.DataFrame) -> pa.Table:
+    """One Arrow answer table (see module docstring) from per-key answer frames indexed by key (exact keys
+    and lower-cased keys), each with :data:`ANSWER_COLUMNS`."""
+    frame = pd.concat([exact[ANSWER_COLUMNS], lower[ANSWER_COLUMNS]])
+    keys = frame.index.to_numpy(dtype=object)
+    is_lower = np.r_[np.zeros(len(exact), dtype=bool), np.ones(len(lower), dtype=bool)]
+    salt, hashes, order = _distinct_hashes(keys, is_lower)
     unknown = pd.DataFrame(
-        {
-            "category": ["1:0"],
-            "target_ids": [""],
-            "ensembl_genes": [""],
-            "reason": ["no_corresponding"],
-            "fallback": [False],
-            "tier": [-1],
-        },
-        index=pd.Index([""], name="key"),
+        {"category": ["1:0"], "target_ids": [""], "ensembl_genes": [""], "reason": ["no_corresponding"]},
+        index=pd.Index([""]),
     )
-    table = pd.concat([exact.assign(lower=False), lower.assign(lower=True), unknown.assign(lower=True)])
-    table = table.rename_axis("key").reset_index()
-    for col in _STRING_COLUMNS:
-        table[col] = table[col].astype(object).astype("category")
-    table["fallback"] = table["fallback"].astype(bool)
-    table["tier"] = table["tier"].astype("int8")
-    table["path_length"] = table["path_length"].astype("Int64")
-    table["min_score"] = table["min_score"].astype("Float64")
-    return table
+    frame = pd.concat([frame.iloc[order], unknown.reindex(columns=ANSWER_COLUMNS)])
+    columns: dict[str, pa.Array] = {
+        "hash": pa.array(np.r_[hashes[order], np.uint64(0)]),
+        "key": pa.array(frame.index.to_numpy(dtype=object), type=pa.string()),
+        "lower": pa.array(np.r_[is_lower[order], True]),
+    }
+    for col in ANSWER_COLUMNS:
+        columns[col] = _column(col, frame[col])
+    metadata = {_HASH_KEYS_META: json.dumps(list(hash_keys(salt))).encode()}
+    return pa.table(columns).replace_schema_metadata(metadata)
+
+
+def _distinct_hashes(keys: np.ndarray, is_lower: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """The first salt whose hashes of ``keys`` (per key space) are all distinct, those hashes and their order."""
+    for salt in range(1000):
+        exact_key, lower_key = hash_keys(salt)
+        hashes = np.empty(len(keys), dtype=np.uint64)
+        hashes[~is_lower] = key_hashes(keys[~is_lower], exact_key)
+        hashes[is_lower] = key_hashes(keys[is_lower], lower_key)
+        order = np.argsort(hashes, kind="stable")
+        ordered = hashes[order]
+        if not (ordered[1:] == ordered[:-1]).any():
+            return salt, hashes, order
+    raise AssertionError("no collision-free hash keys among 1000 salts")
+
+
+def _column(name: str, values: pd.Series) -> pa.Array:
+    """An answer column in its stored type: strings dictionary-encoded with a sorted dictionary and the
+    narrowest index type."""
+    if name in _STRING_COLUMNS:
+        encoded = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True).dictionary_encode()
+        dictionary = encoded.dictionary
+        by_value = pc.sort_indices(dictionary).to_numpy()
+        rank = np.empty(len(dictionary), dtype=np.int64)
+        rank[by_value] = np.arange(len(dictionary))
+        valid = encoded.indices.is_valid().to_numpy(zero_copy_only=False)
+        indices = rank[encoded.indices.fill_null(0).to_numpy()] if len(rank) else np.zeros(len(valid), np.int64)
+        index_type = np.int8 if len(rank) < 2**7 else np.int16 if len(rank) < 2**15 else np.int32
+        return pa.DictionaryArray.from_arrays(
+            pa.array(indices.astype(index_type), mask=~valid), dictionary.take(pa.array(by_value))
+        )
+    if name == "fallback":
+        return pa.array(values.fillna(False).to_numpy(dtype=bool))
+    if name == "tier":
+        return pa.array(values.fillna(-1).to_numpy(dtype=np.int8))
+    if name == "path_length":
+        return pa.array(values.astype("Int64"), type=pa.int64())
+    return pa.array(values.astype("Float64"), type=pa.float64())
 
 
 class AnswerTable:
-    """Answers as column arrays of category codes, with hash indexes of the exact and lower-cased keys.
-    A lookup takes integer codes; only unmatched queries get string normalization (done in Arrow)."""
+    """Vectorized lookups in an Arrow answer table (in memory or memory-mapped; see module docstring)."""
 
-    def __init__(self, table: pd.DataFrame) -> None:
-        self.unknown_row = len(table) - 1
-        self.columns = {c: (table[c].cat.codes.to_numpy(), table[c].cat.categories) for c in _STRING_COLUMNS}
-        self.fallback = table["fallback"].to_numpy()
-        self.path_length = table["path_length"].array
-        self.min_score = table["min_score"].array
-        self.tier = table["tier"].to_numpy()
-        is_lower = table["lower"].to_numpy()
-        self._offset = int(np.argmax(is_lower)) if is_lower.any() else len(table)
-        keys = table["key"].to_numpy(dtype=object)
-        self.exact = pd.Index(keys[: self._offset])
-        self.lower = pd.Index(keys[self._offset : self.unknown_row])
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table.combine_chunks() if any(c.num_chunks > 1 for c in table.columns) else table
+        self.searchable = self.table.num_rows - 1  # the last row answers unknown names
+        self.hash_keys = tuple(json.loads(self.table.schema.metadata[_HASH_KEYS_META]))
+        self._hashes = self._chunk("hash").to_numpy()[: self.searchable]
+        self._keys = self._chunk("key")
 
-    def positions(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Row of each query (the unknown row when unmatched) and how it matched (-1: not at all)."""
-        pos = self.exact.get_indexer(queries)
+    def _chunk(self, name: str) -> pa.Array:
+        column = self.table.column(name)
+        return column.chunk(0) if column.num_chunks else pa.array([], type=column.type)
+
+    @cached_property
+    def _tier(self) -> np.ndarray:
+        return self._chunk("tier").to_numpy()
+
+    @cached_property
+    def _lower(self) -> np.ndarray:
+        return self._chunk("lower").to_numpy(zero_copy_only=False)
+
+    @cached_property
+    def _vocabularies(self) -> dict[str, pd.CategoricalDtype]:
+        return {c: pd.CategoricalDtype(self._chunk(c).dictionary.to_pandas()) for c in _VOCABULARY_COLUMNS}
+
+    def _find(self, hashes: np.ndarray, keys: pa.Array, lower: np.ndarray) -> np.ndarray:
+        """Row of each key (in the key space ``lower`` says), or -1."""
+        if not len(hashes) or not self.searchable:
+            return np.full(len(hashes), -1, dtype=np.int64)
+        # needles in order of their top 16 bits (a radix sort) walk the sorted hashes cache-friendly
+        order = np.argsort((hashes >> np.uint64(48)).astype(np.uint16), kind="stable")
+        found = np.empty(len(hashes), dtype=np.int64)
+        found[order] = np.searchsorted(self._hashes, hashes[order])
+        np.minimum(found, self.searchable - 1, out=found)
+        same_key = pc.equal(self._keys.take(pa.array(found)), keys).to_numpy(zero_copy_only=False)
+        hit = (self._hashes[found] == hashes) & (self._lower[found] == lower) & same_key
+        return np.where(hit, found, -1)
+
+    def positions(self, queries: np.ndarray, text: pa.Array | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Row of each query (the unknown row when unmatched) and how it matched (-1: not at all).
+
+        ``queries`` is an object array of strings; ``text`` the same as an Arrow array when already made."""
+        exact_key, _ = self.hash_keys
+        text = _as_arrow(queries) if text is None else text
+        pos = self._find(key_hashes(queries, exact_key), text, np.zeros(len(queries), dtype=bool))
         how = np.where(pos >= 0, 0, -1).astype(np.int8)
         missing = np.flatnonzero(pos < 0)
         if len(missing):
-            q = pa.array(queries[missing], type=pa.string())
-            stripped = pc.replace_substring_regex(q, _STRIP, "")
-            versioned = pc.not_equal(stripped, q).to_numpy(zero_copy_only=False)
-            attempts = (
-                (1, self.exact, stripped, 0, True),
-                (2, self.lower, pc.utf8_lower(q), self._offset, False),
-                (3, self.lower, pc.utf8_lower(stripped), self._offset, True),
-            )
-            for code, keys, candidates, offset, ensembl_only in attempts:
-                todo = how[missing] < 0
-                if ensembl_only:
-                    todo &= versioned
-                if not todo.any():
-                    continue
-                found = keys.get_indexer(candidates.filter(pa.array(todo)).to_numpy(zero_copy_only=False))
-                rows = np.where(found >= 0, found + offset, -1)
-                if ensembl_only:
-                    rows = np.where((rows >= 0) & (self.tier[np.maximum(rows, 0)] == TIER_ENSEMBL), rows, -1)
-                idx = missing[todo]
-                hit = rows >= 0
-                pos[idx[hit]], how[idx[hit]] = rows[hit], code
-        pos[pos < 0] = self.unknown_row
+            rows, codes = self._resolve_misses(text.take(pa.array(missing)))
+            found = rows >= 0
+            pos[missing[found]], how[missing[found]] = rows[found], codes[found]
+        pos[pos < 0] = self.searchable
         return pos, how
 
+    def _resolve_misses(self, missed: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """For names without an exact match: the best of their version-stripped, lower-cased and lower-cased
+        version-stripped candidates, searched in one pass. Returns (row or -1, match code)."""
+        exact_key, lower_key = self.hash_keys
+        stripped = pc.replace_substring_regex(missed, _STRIP, "")
+        versioned = np.flatnonzero(pc.fill_null(pc.not_equal(stripped, missed), False).to_numpy(zero_copy_only=False))
+        every = np.arange(len(missed))
+        kinds = [(1, versioned, stripped), (2, every, pc.utf8_lower(missed)), (3, versioned, pc.utf8_lower(stripped))]
+        owner = np.concatenate([which for _, which, _ in kinds])
+        code = np.concatenate([np.full(len(which), c, dtype=np.int8) for c, which, _ in kinds])
+        candidates = pa.concat_arrays([values.take(pa.array(which)) for _, which, values in kinds])
+        text = candidates.to_numpy(zero_copy_only=False)
+        lower = code >= 2
+        hashes = np.empty(len(text), dtype=np.uint64)
+        hashes[~lower] = key_hashes(text[~lower], exact_key)
+        hashes[lower] = key_hashes(text[lower], lower_key)
+        rows = self._find(hashes, candidates, lower)
+        ensembl_only = code != 2  # a stripped version suffix only makes sense on an Ensembl ID
+        rows[ensembl_only & (self._tier[np.maximum(rows, 0)] != TIER_ENSEMBL)] = -1
+        best = np.full(len(missed), -1, dtype=np.int64)
+        how = np.full(len(missed), -1, dtype=np.int8)
+        for c in (3, 2, 1):  # the best kind is written last
+            sel = (code == c) & (rows >= 0)
+            best[owner[sel]], how[owner[sel]] = rows[sel], c
+        return best, how
+
+    def lookup_arrow(self, queries: Sequence[str]) -> pa.Table:
+        """Answer ``queries`` in order as an Arrow table of :data:`RESULT_COLUMNS` (string answers as dictionary
+        arrays over the index's dictionaries, ``match`` over the match kinds): what :meth:`lookup` turns into
+        pandas, and what a CSV writer can use without it."""
+        names, text = _query_texts(queries)
+        pos, how = self.positions(names, text)
+        answer_columns = [*_STRING_COLUMNS, "fallback", "tier", "path_length", "min_score"]
+        taken = self.table.select(answer_columns).take(pa.array(pos))
+        synonym = _chunk_of(taken, "tier").to_numpy() == TIER_SYNONYM
+        match = np.where(how < 0, 0, how + np.where(synonym, 4, 0)).astype(np.int8)
+        columns = {"query_id": text, **{c: _chunk_of(taken, c) for c in RESULT_COLUMNS[1:] if c != "match"}}
+        columns["match"] = pa.DictionaryArray.from_arrays(pa.array(match, mask=how < 0), pa.array(_MATCH_CATEGORIES))
+        return pa.table({c: columns[c] for c in RESULT_COLUMNS})
+
     def lookup(self, queries: Sequence[str]) -> pd.DataFrame:
-        """Answer ``queries`` in order (see module docstring)."""
+        """Answer ``queries`` in order (see module docstring): one row each, :data:`RESULT_COLUMNS`.
+
+        ``query_id`` holds the queries as given; string answers are categoricals (``category``, ``reason`` and
+        ``bridge`` over every value the index has, the identifier columns over the values of this answer)."""
         queries = np.asarray(queries, dtype=object)
-        pos, how = self.positions(queries)
-        out: dict[str, Any] = {"query_id": queries}
-        for col, (codes, categories) in self.columns.items():
-            out[col] = pd.Categorical.from_codes(codes.take(pos), categories=categories)
-        out["fallback"] = self.fallback.take(pos)
-        out["path_length"] = self.path_length.take(pos)
-        out["min_score"] = self.min_score.take(pos)
-        synonym = self.tier.take(pos) == TIER_SYNONYM
-        match = np.where(how < 0, -1, how + np.where(synonym, 4, 0))
-        out["match"] = pd.Categorical.from_codes(match.astype(np.int8), categories=_MATCH_CATEGORIES)
+        return self.frame(self.lookup_arrow(queries), queries)
+
+    def frame(self, answers: pa.Table, queries: np.ndarray | None = None) -> pd.DataFrame:
+        """An answer of :meth:`lookup_arrow` as the pandas table :meth:`lookup` returns."""
+        out: dict[str, Any] = {"query_id": _chunk_of(answers, "query_id").to_numpy(zero_copy_only=False)}
+        if queries is not None:
+            out["query_id"] = queries
+        for col in _STRING_COLUMNS:
+            out[col] = self._categorical(col, _chunk_of(answers, col))
+        out["fallback"] = _chunk_of(answers, "fallback").to_numpy(zero_copy_only=False)
+        out["path_length"] = pd.Int64Dtype().__from_arrow__(_chunk_of(answers, "path_length"))
+        out["min_score"] = pd.Float64Dtype().__from_arrow__(_chunk_of(answers, "min_score"))
+        match = _chunk_of(answers, "match").indices.fill_null(-1).to_numpy()
+        out["match"] = pd.Categorical.from_codes(match, categories=_MATCH_CATEGORIES)
         return pd.DataFrame(out, columns=RESULT_COLUMNS)
+
+    def _categorical(self, col: str, values: pa.DictionaryArray) -> pd.Categorical:
+        """A taken dictionary column as a pandas Categorical (see :data:`_VOCABULARY_COLUMNS`)."""
+        codes = values.indices.fill_null(-1).to_numpy()
+        if col in _VOCABULARY_COLUMNS:
+            return pd.Categorical.from_codes(codes, dtype=self._vocabularies[col], validate=False)
+        present = np.bincount(codes[codes >= 0], minlength=len(values.dictionary)) > 0
+        remap = np.cumsum(present) - 1
+        used = values.dictionary.take(pa.array(np.flatnonzero(present)))
+        dtype = pd.CategoricalDtype(pd.Index(used.to_numpy(zero_copy_only=False), dtype=object))
+        return pd.Categorical.from_codes(np.where(codes >= 0, remap[codes], -1), dtype=dtype, validate=False)
+
+
+def _query_texts(queries: Sequence[object]) -> tuple[np.ndarray, pa.Array]:
+    """Queries as an object array of strings (None stays missing; other objects become their text) and as Arrow."""
+    names = np.asarray(queries, dtype=object)
+    try:
+        return names, _as_arrow(names)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        names = np.array([q if q is None or isinstance(q, str) else str(q) for q in names], dtype=object)
+        return names, _as_arrow(names)
+
+
+def _as_arrow(names: np.ndarray) -> pa.Array:
+    return pa.array(names, type=pa.string(), from_pandas=True)
+
+
+def _chunk_of(table: pa.Table, name: str) -> pa.Array:
+    column = table.column(name)
+    return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
 
 
 def lookup(exact: pd.DataFrame, lower: pd.DataFrame, queries: Sequence[str]) -> pd.DataFrame:
-    """Answer ``queries`` from per-key answer frames (indexed by key, with a ``tier`` column), in order."""
+    """Answer ``queries`` from per-key answer frames (indexed by key, with :data:`ANSWER_COLUMNS`), in order."""
     return AnswerTable(answer_table(exact, lower)).lookup(list(queries))

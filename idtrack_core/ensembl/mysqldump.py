@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from idtrack_core.ensembl.databases import RowFilter
 from idtrack_core.errors import DumpFormatError
@@ -215,6 +214,8 @@ def _arrow_block(
     Rows ``rows`` leaves out are dropped before anything is converted to pandas."""
     if data.count(b"\\") != data.count(b"\\N"):
         return None
+    import pyarrow.csv as pacsv  # not needed to list or fingerprint databases
+
     read = list(dict.fromkeys([*columns, *([rows.column] if rows else [])]))
     try:
         table = pacsv.read_csv(

@@ -22,9 +22,6 @@ from idtrack_core.errors import SnapshotError
 from idtrack_core.graph.intervals import runs
 from idtrack_core.graph.model import SNAPSHOT_FORMAT_VERSION, Snapshot
 
-SNAPSHOT_CODE_VERSION = f"snapshot-{SNAPSHOT_FORMAT_VERSION}.1"
-"""Changes whenever the snapshot of the same extracts would differ (part of its version id)."""
-
 log = logging.getLogger(__name__)
 _HISTORY_COLUMNS = [
     "type",

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     import networkx as nx
 
 SNAPSHOT_FORMAT_VERSION = 1
+SNAPSHOT_CODE_VERSION = f"snapshot-{SNAPSHOT_FORMAT_VERSION}.1"
+"""Changes whenever the snapshot of the same extracts would differ (part of its version id)."""
 TABLES = ("releases", "objects", "versions", "parents", "events", "xrefs", "synonyms")
 
 

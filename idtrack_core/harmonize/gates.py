@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 GATES = ("max_failure_rate", "max_ambiguity_rate", "max_collisions")
 
@@ -107,6 +109,7 @@ def gate_schema(thresholds: Thresholds) -> pa.DataFrameSchema:
     pandera.DataFrameSchema
         Check ``i`` enforces ``GATES[i]``.
     """
+    import pandera.pandas as pa  # imported when gates are evaluated, not by every command line start
 
     def check(gate: str) -> pa.Check:
         limit = getattr(thresholds, gate)
@@ -218,6 +221,8 @@ def evaluate_gates(study: str, matching: pd.DataFrame, thresholds: Thresholds) -
     GateReport
         One result per gate; a failing gate lists the offending features from Pandera's failure cases.
     """
+    import pandera.pandas as pa
+
     matching = matching.reset_index(drop=True)
     offending: dict[str, set[str]] = {gate: set() for gate in GATES}
     try:
