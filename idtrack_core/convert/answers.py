@@ -100,25 +100,38 @@ def key_hashes(keys: np.ndarray, hash_key: str) -> np.ndarray:
 
 def answer_table(exact: pd.DataFrame, lower: pd.DataFrame) -> pa.Table:
     """One Arrow answer table (see module docstring) from per-key answer frames indexed by key (exact keys
-    and lower-cased keys), each with :data:`ANSWER_COLUMNS`."""
-    frame = pd.concat([exact[ANSWER_COLUMNS], lower[ANSWER_COLUMNS]])
-    keys = frame.index.to_numpy(dtype=object)
+    and lower-cased keys), each with :data:`ANSWER_COLUMNS` (as :func:`~idtrack_core.convert.keys.key_answers`
+    makes them)."""
+    keys = pa.concat_arrays([_arrow(exact.index), _arrow(lower.index)])
     is_lower = np.r_[np.zeros(len(exact), dtype=bool), np.ones(len(lower), dtype=bool)]
-    salt, hashes, order = _distinct_hashes(keys, is_lower)
-    unknown = pd.DataFrame(
-        {"category": ["1:0"], "target_ids": [""], "ensembl_genes": [""], "reason": ["no_corresponding"]},
-        index=pd.Index([""]),
-    )
-    frame = pd.concat([frame.iloc[order], unknown.reindex(columns=ANSWER_COLUMNS)])
+    salt, hashes, order = _distinct_hashes(keys.to_numpy(zero_copy_only=False), is_lower)
     columns: dict[str, pa.Array] = {
         "hash": pa.array(np.r_[hashes[order], np.uint64(0)]),
-        "key": pa.array(frame.index.to_numpy(dtype=object), type=pa.string()),
+        "key": pa.concat_arrays([keys.take(pa.array(order)), pa.array([""])]),
         "lower": pa.array(np.r_[is_lower[order], True]),
     }
+    rows = pa.array(np.r_[order, len(order)])  # hash order, then the row for unknown names
     for col in ANSWER_COLUMNS:
-        columns[col] = _column(col, frame[col])
+        values = pa.concat_arrays([_arrow(exact[col]), _arrow(lower[col])])
+        unknown = pa.array([_UNKNOWN.get(col)], type=values.type)
+        columns[col] = _stored(col, pa.concat_arrays([values, unknown])).take(rows)
     metadata = {_HASH_KEYS_META: json.dumps(list(hash_keys(salt))).encode()}
     return pa.table(columns).replace_schema_metadata(metadata)
+
+
+_UNKNOWN = {"category": "1:0", "target_ids": "", "ensembl_genes": "", "reason": "no_corresponding", "fallback": False}
+_UNKNOWN |= {"tier": -1}
+
+
+def _arrow(values: pd.Series | pd.Index) -> pa.Array:
+    """A column or index as one Arrow array in its answer type (strings, bool, int8 tier, int64, float64)."""
+    if isinstance(values.dtype, pd.StringDtype) or values.dtype == object:
+        array = pa.array(values.array if isinstance(values.dtype, pd.StringDtype) else values.to_numpy(), pa.string())
+    elif values.dtype == bool:
+        array = pa.array(values.to_numpy(dtype=bool))
+    else:
+        array = pa.array(values.array)
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
 def _distinct_hashes(keys: np.ndarray, is_lower: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
@@ -135,28 +148,23 @@ def _distinct_hashes(keys: np.ndarray, is_lower: np.ndarray) -> tuple[int, np.nd
     raise AssertionError("no collision-free hash keys among 1000 salts")
 
 
-def _column(name: str, values: pd.Series) -> pa.Array:
+def _stored(name: str, values: pa.Array) -> pa.Array:
     """An answer column in its stored type: strings dictionary-encoded with a sorted dictionary and the
-    narrowest index type."""
-    if name in _STRING_COLUMNS:
-        encoded = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True).dictionary_encode()
-        dictionary = encoded.dictionary
-        by_value = pc.sort_indices(dictionary).to_numpy()
-        rank = np.empty(len(dictionary), dtype=np.int64)
-        rank[by_value] = np.arange(len(dictionary))
-        valid = encoded.indices.is_valid().to_numpy(zero_copy_only=False)
-        indices = rank[encoded.indices.fill_null(0).to_numpy()] if len(rank) else np.zeros(len(valid), np.int64)
-        index_type = np.int8 if len(rank) < 2**7 else np.int16 if len(rank) < 2**15 else np.int32
-        return pa.DictionaryArray.from_arrays(
-            pa.array(indices.astype(index_type), mask=~valid), dictionary.take(pa.array(by_value))
-        )
-    if name == "fallback":
-        return pa.array(values.fillna(False).to_numpy(dtype=bool))
-    if name == "tier":
-        return pa.array(values.fillna(-1).to_numpy(dtype=np.int8))
-    if name == "path_length":
-        return pa.array(values.astype("Int64"), type=pa.int64())
-    return pa.array(values.astype("Float64"), type=pa.float64())
+    narrowest index type; ``tier`` int8, ``path_length`` int64, ``min_score`` float64."""
+    if name not in _STRING_COLUMNS:
+        kinds = {"fallback": pa.bool_(), "tier": pa.int8(), "path_length": pa.int64(), "min_score": pa.float64()}
+        return values.cast(kinds[name])
+    encoded = values.dictionary_encode()
+    dictionary = encoded.dictionary
+    by_value = pc.sort_indices(dictionary).to_numpy()
+    rank = np.empty(len(dictionary), dtype=np.int64)
+    rank[by_value] = np.arange(len(dictionary))
+    valid = encoded.indices.is_valid().to_numpy(zero_copy_only=False)
+    indices = rank[encoded.indices.fill_null(0).to_numpy()] if len(rank) else np.zeros(len(valid), np.int64)
+    index_type = np.int8 if len(rank) < 2**7 else np.int16 if len(rank) < 2**15 else np.int32
+    return pa.DictionaryArray.from_arrays(
+        pa.array(indices.astype(index_type), mask=~valid), dictionary.take(pa.array(by_value))
+    )
 
 
 class AnswerTable:
@@ -285,7 +293,9 @@ class AnswerTable:
         remap = np.cumsum(present) - 1
         used = values.dictionary.take(pa.array(np.flatnonzero(present)))
         dtype = pd.CategoricalDtype(pd.Index(used.to_numpy(zero_copy_only=False), dtype=object))
-        return pd.Categorical.from_codes(np.where(codes >= 0, remap[codes], -1), dtype=dtype, validate=False)
+        mapped = np.full(len(codes), -1, dtype=np.int64)
+        mapped[codes >= 0] = remap[codes[codes >= 0]]
+        return pd.Categorical.from_codes(mapped, dtype=dtype, validate=False)
 
 
 def _query_texts(queries: Sequence[object]) -> tuple[np.ndarray, pa.Array]:

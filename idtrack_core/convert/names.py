@@ -13,78 +13,51 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from idtrack_core.graph.model import Snapshot
 
 TIER_ENSEMBL, TIER_EXTERNAL, TIER_SYNONYM = 0, 1, 2
 ENSEMBL_SOURCE = "ensembl"
 MATCH_BY_TIER = {TIER_ENSEMBL: "exact", TIER_EXTERNAL: "exact", TIER_SYNONYM: "synonym"}
+_LINK_COLUMNS = ("key", "tier", "obj", "first", "last", "source", "node")
 
 
 @dataclass(frozen=True)
 class NameTable:
     """Rows sorted by key: key, kid (integer code of the key, increasing with it), tier, obj, first, last
     (release numbers, float), source (database display name or ``ensembl``), node (how the match is
-    reported, e.g. ``HGNC Symbol/TP53``)."""
+    reported, e.g. ``HGNC Symbol/TP53``). Within a key, rows are ordered by tier, obj, first, then the order
+    in which they were made (Ensembl IDs, versioned IDs, accessions, labels, synonyms). Strings are
+    Arrow-backed (``string[pyarrow]``)."""
 
     rows: pd.DataFrame
 
     @classmethod
     def from_snapshot(cls, snap: Snapshot) -> NameTable:
+        """Every name of ``snap`` (empty names left out; a link listed twice kept once)."""
         rel = np.asarray(snap.release_list, dtype=np.float64)
         objects = snap.tables["objects"]
-        ids = objects["stable_id"].to_numpy(dtype=object)
-        types = objects["type"].to_numpy(dtype=object)
+        ids = pa.array(objects["stable_id"].to_numpy(dtype=object), type=pa.string())
+        types = pa.array(objects["type"].to_numpy(dtype=object), type=pa.string())
         span = object_spans(snap)
-        base = pd.DataFrame(
-            {
-                "key": ids[span["obj"]],
-                "tier": TIER_ENSEMBL,
-                "obj": span["obj"].to_numpy(),
-                "first": span["first"].to_numpy(),
-                "last": span["last"].to_numpy(),
-                "source": ENSEMBL_SOURCE,
-                "node": "ensembl_" + types[span["obj"]] + "/" + ids[span["obj"]],
-            }
-        )
+        obj = pa.array(span["obj"].to_numpy())
+        base = _links(ids.take(obj), TIER_ENSEMBL, span, ENSEMBL_SOURCE, _ensembl_node(types.take(obj), ids.take(obj)))
         vspan = version_spans(snap)
-        vkey = ids[vspan["obj"]] + "." + vspan["version"].astype(str).to_numpy(dtype=object)
-        versioned = pd.DataFrame(
-            {
-                "key": vkey,
-                "tier": TIER_ENSEMBL,
-                "obj": vspan["obj"].to_numpy(),
-                "first": vspan["first"].to_numpy(),
-                "last": vspan["last"].to_numpy(),
-                "source": ENSEMBL_SOURCE,
-                "node": "ensembl_" + types[vspan["obj"]] + "/" + vkey,
-            }
-        )
+        obj = pa.array(vspan["obj"].to_numpy())
+        vkey = pc.binary_join_element_wise(ids.take(obj), pa.array(vspan["version"].astype(str).to_numpy()), ".")
+        versioned = _links(vkey, TIER_ENSEMBL, vspan, ENSEMBL_SOURCE, _ensembl_node(types.take(obj), vkey))
         x = snap.tables["xrefs"]
-        xfirst, xlast = rel[x["first"].to_numpy()], rel[x["last"].to_numpy()]
-        db = x["db_display_name"].to_numpy(dtype=object)
+        xspan = pd.DataFrame({"obj": x["obj"], "first": rel[x["first"].to_numpy()], "last": rel[x["last"].to_numpy()]})
+        db = pa.array(x["db_display_name"].to_numpy(dtype=object), type=pa.string())
         external = []
         for col in ("accession", "label"):
-            names = x[col].to_numpy(dtype=object)
-            external.append(
-                pd.DataFrame(
-                    {
-                        "key": names,
-                        "tier": TIER_EXTERNAL,
-                        "obj": x["obj"].to_numpy(),
-                        "first": xfirst,
-                        "last": xlast,
-                        "source": db,
-                        "node": db + "/" + names,
-                    }
-                )
-            )
-        syn = _synonym_links(snap, rel)
-        rows = pd.concat([base, versioned, *external, syn], ignore_index=True)
-        rows = rows[rows["key"].astype(bool)]
-        rows = rows.drop_duplicates(["key", "tier", "obj", "first", "last", "source"])
-        rows = rows.astype({"tier": "int8", "obj": "int32", "first": "float64", "last": "float64"})
-        return cls(_keyed(rows))
+            names = pa.array(x[col].to_numpy(dtype=object), type=pa.string())
+            external.append(_links(names, TIER_EXTERNAL, xspan, db, pc.binary_join_element_wise(db, names, "/")))
+        table = pa.concat_tables([base, versioned, *external, _synonym_links(snap, rel)])
+        table = table.filter(pc.greater(pc.utf8_length(table["key"]), 0))
+        return cls(_keyed(_first_of_each_link(table)))
 
     def restricted_to(self, sources: list[str] | None) -> NameTable:
         """Only names from these databases (display names; ``ensembl`` for Ensembl IDs)."""
@@ -93,19 +66,83 @@ class NameTable:
         return NameTable(self.rows[self.rows["source"].isin(sources)].reset_index(drop=True))
 
     def lowercased(self) -> NameTable:
-        """The same links under lower-cased keys (for case-insensitive matching)."""
-        return NameTable(_keyed(self.rows.assign(key=self.rows["key"].str.lower())))
+        """The same links under lower-cased keys (for case-insensitive matching); rows of one lower-cased key keep
+        the order of their exact keys."""
+        table = pa.table({c: _arrow(self.rows[c]) for c in _LINK_COLUMNS})
+        table = table.set_column(0, "key", pc.utf8_lower(table["key"]))
+        return NameTable(_keyed(table))
 
 
-def _keyed(rows: pd.DataFrame) -> pd.DataFrame:
-    """Sort rows by key (then tier, obj, first) and number the distinct keys in that order."""
-    rows = rows.drop(columns=["kid"], errors="ignore")
-    rows = rows.sort_values(["key", "tier", "obj", "first"], kind="stable").reset_index(drop=True)
-    keys = rows["key"].to_numpy(dtype=object)
-    change = np.ones(len(keys), dtype=bool)
-    change[1:] = keys[1:] != keys[:-1]
-    rows.insert(1, "kid", (np.cumsum(change) - 1).astype(np.int64))
-    return rows
+def _arrow(column: pd.Series) -> pa.Array:
+    """A column as one Arrow array (zero-copy for Arrow-backed strings)."""
+    if isinstance(column.dtype, pd.StringDtype):
+        array = pa.array(column.array, type=pa.string())
+    else:
+        array = pa.array(column.to_numpy())
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+def _ensembl_node(types: pa.Array, names: pa.Array) -> pa.Array:
+    return pc.binary_join_element_wise(pc.binary_join_element_wise("ensembl", types, "_"), names, "/")
+
+
+def _links(keys: pa.Array, tier: int, span: pd.DataFrame, source: str | pa.Array, node: pa.Array) -> pa.Table:
+    """Name rows in the :class:`NameTable` layout (``span``: obj, first, last)."""
+    n = len(keys)
+    return pa.table(
+        {
+            "key": keys,
+            "tier": pa.array(np.full(n, tier, dtype=np.int8)),
+            "obj": pa.array(span["obj"].to_numpy(dtype=np.int32)),
+            "first": pa.array(span["first"].to_numpy(dtype=np.float64)),
+            "last": pa.array(span["last"].to_numpy(dtype=np.float64)),
+            "source": pa.array(np.full(n, source, dtype=object), type=pa.string())
+            if isinstance(source, str)
+            else source,
+            "node": node,
+        }
+    )
+
+
+def _ranks(strings: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Each string's rank among the distinct strings in sorted (code point) order."""
+    encoded = (strings.combine_chunks() if isinstance(strings, pa.ChunkedArray) else strings).dictionary_encode()
+    rank = np.empty(len(encoded.dictionary), dtype=np.int64)
+    rank[pc.sort_indices(encoded.dictionary).to_numpy()] = np.arange(len(encoded.dictionary))
+    return rank[encoded.indices.to_numpy()]
+
+
+def _first_of_each_link(table: pa.Table) -> pa.Table:
+    """Rows with distinct (key, tier, obj, first, last, source), each at its first occurrence, in table order."""
+    keys = [_ranks(table["key"]), *(table[c].to_numpy() for c in ("tier", "obj", "first", "last"))]
+    keys.append(_ranks(table["source"]))
+    order = np.lexsort([np.arange(table.num_rows), *reversed(keys)])
+    repeat = np.ones(len(order), dtype=bool)
+    for k in keys:
+        ordered = k[order]
+        repeat[1:] &= ordered[1:] == ordered[:-1]
+    repeat[0] = False
+    return table.take(pa.array(np.sort(order[~repeat])))
+
+
+def _keyed(table: pa.Table) -> pd.DataFrame:
+    """Rows sorted by key (then tier, obj, first, then their order in ``table``) with the key codes ``kid``."""
+    kid = _ranks(table["key"])
+    order = np.lexsort(
+        [np.arange(table.num_rows), table["first"].to_numpy(), table["obj"].to_numpy(), table["tier"].to_numpy(), kid]
+    )
+    table = table.take(pa.array(order))
+    out = {c: table[c] for c in _LINK_COLUMNS}
+    frame = pd.DataFrame(
+        {
+            "key": pd.arrays.ArrowStringArray(out["key"].cast(pa.string())),
+            "kid": kid[order],
+            **{c: out[c].to_numpy() for c in ("tier", "obj", "first", "last")},
+            "source": pd.arrays.ArrowStringArray(out["source"].cast(pa.string())),
+            "node": pd.arrays.ArrowStringArray(out["node"].cast(pa.string())),
+        }
+    )
+    return frame
 
 
 def object_spans(snap: Snapshot) -> pd.DataFrame:
@@ -152,28 +189,17 @@ def version_spans(snap: Snapshot) -> pd.DataFrame:
     return t.groupby(["obj", "version"])["t"].agg(first="min", last="max").reset_index()
 
 
-def _synonym_links(snap: Snapshot, rel: np.ndarray) -> pd.DataFrame:
+def _synonym_links(snap: Snapshot, rel: np.ndarray) -> pa.Table:
     """Synonyms attached to the Ensembl objects of their xref, over the releases both hold."""
     x = snap.tables["xrefs"]
     s = snap.tables["synonyms"]
     m = s.merge(x, on=["db_name", "accession", "label"], suffixes=("_syn", ""))
     lo = np.maximum(m["first_syn"].to_numpy(), m["first"].to_numpy())
     hi = np.minimum(m["last_syn"].to_numpy(), m["last"].to_numpy())
-    m = m[lo <= hi].assign(lo=lo[lo <= hi], hi=hi[lo <= hi])
-    db = m["db_display_name"].to_numpy(dtype=object)
-    return pd.DataFrame(
-        {
-            "key": m["synonym"].to_numpy(dtype=object),
-            "tier": TIER_SYNONYM,
-            "obj": m["obj"].to_numpy(),
-            "first": rel[m["lo"].to_numpy()],
-            "last": rel[m["hi"].to_numpy()],
-            "source": db,
-            "node": db
-            + "/"
-            + m["label"].to_numpy(dtype=object)
-            + " (synonym "
-            + m["synonym"].to_numpy(dtype=object)
-            + ")",
-        }
-    )
+    m = m[lo <= hi]
+    span = pd.DataFrame({"obj": m["obj"], "first": rel[lo[lo <= hi]], "last": rel[hi[lo <= hi]]})
+    db = pa.array(m["db_display_name"].to_numpy(dtype=object), type=pa.string())
+    synonym = pa.array(m["synonym"].to_numpy(dtype=object), type=pa.string())
+    label = pa.array(m["label"].to_numpy(dtype=object), type=pa.string())
+    node = pc.binary_join_element_wise(db, "/", label, " (synonym ", synonym, ")", "")
+    return _links(synonym, TIER_SYNONYM, span, db, node)

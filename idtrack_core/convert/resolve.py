@@ -13,11 +13,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from idtrack_core.convert.answers import candidate_keys, lookup
 from idtrack_core.convert.bridge import BRIDGE_KINDS, BridgeIndex
 from idtrack_core.convert.history import Candidate, HistoryWalker, State, best_candidates
-from idtrack_core.convert.names import TIER_ENSEMBL, NameTable
+from idtrack_core.convert.names import NameTable
 from idtrack_core.convert.target import ENSEMBL_DATABASES, ConversionTarget
 from idtrack_core.graph.intervals import holds_at
 from idtrack_core.graph.model import Snapshot
@@ -97,6 +98,14 @@ class Resolver:
         self.gene_level = self.target.final_database not in ("ensembl_transcript", "ensembl_translation")
         self.last_gene = self._last_genes(snap.tables["parents"])
         self.final_genes, self.final_targets, self.final_fallback = self._final_arrays()
+        self.final_gene_codes, genes = pd.factorize(self.final_genes)
+        self.final_target_codes, targets = pd.factorize(self.final_targets)
+        self.strings = {
+            "ensembl_genes": StringPool(genes),
+            "target_ids": StringPool(targets),
+            "bridge": StringPool(),
+            "bridge_via": StringPool(),
+        }
         self.walker = HistoryWalker(snap, self.target.to_release, self.alive)
         self._bridges: BridgeIndex | None = None
         self._lowercase: NameTable | None = None
@@ -253,38 +262,8 @@ class Resolver:
         return {}, None, None
 
     # ------------------------------------------------------------------ names
-    def starts_for(self, rows: pd.DataFrame) -> pd.DataFrame:
-        """From name rows (of the keys asked), choose each key's starting nodes.
-
-        External names count at the release nearest to the anchor (``from_release``, else the target) at
-        which they hold; among the links nearest the anchor the best tier wins (Ensembl ID, then primary
-        name, then synonym), then the later release. Ensembl IDs are anchored at ``from_release`` when they
-        existed then, else over their whole life.
-        """
-        if rows.empty:
-            return rows.assign(lo=[], hi=[])
-        first, last = rows["first"].to_numpy(), rows["last"].to_numpy()
-        ensembl = (rows["tier"] == TIER_ENSEMBL).to_numpy()
-        frm = self.target.from_release
-        anchor = float(frm if frm is not None else self.target.to_release)
-        clamped = np.clip(anchor, first, last)
-        lo = np.where(ensembl, first, clamped)
-        hi = np.where(ensembl, last, clamped)
-        if frm is not None:
-            inside = ensembl & (first <= frm) & (frm <= last)
-            lo, hi = np.where(inside, float(frm), lo), np.where(inside, float(frm), hi)
-        rows = rows.assign(
-            lo=lo,
-            hi=hi,
-            _d=np.where(ensembl, 0.0, np.abs(clamped - anchor)),
-            _c=np.where(ensembl, 0.0, clamped),
-        )
-        for col, how in (("_d", "min"), ("tier", "min"), ("_c", "max")):
-            rows = rows[rows[col] == rows.groupby("kid")[col].transform(how)]
-        return rows.drop(columns=["_d", "_c"])
-
-    def start_answers(self, obj: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> pd.DataFrame:
-        """Answers of distinct starting nodes, as answer columns.
+    def start_answers(self, obj: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> StartAnswers:
+        """Answers of distinct starting nodes, as columns (strings as codes into :attr:`strings`).
 
         The common cases are vectorized: an object without ID-changing history that is alive at the target
         (itself), or a dead transcript/translation whose gene is such an object (its gene, for gene-level
@@ -301,67 +280,27 @@ class Resolver:
             via_gene = ~direct & noev[obj] & (self.types[obj] != "gene") & (gene >= 0) & noev[g] & self.alive[g]
         src = np.where(via_gene, gene, obj)
         answered = direct | via_gene
-        cols = {
-            "known": np.ones(n, dtype=bool),
-            "ensembl_genes": np.where(answered, self.final_genes[src], "").astype(object),
-            "target_ids": np.where(answered, self.final_targets[src], "").astype(object),
-            "fallback": answered & self.final_fallback[src],
-            "path_length": np.where(direct, 0, np.where(via_gene, 1, -1)),
-            "min_score": np.where(answered, 1.0, np.nan),
-            "bridge": np.where(via_gene, "parent_gene", None).astype(object),
-            "bridge_via": np.where(via_gene, "ensembl_gene/" + self.ids[np.maximum(gene, 0)], None).astype(object),
-        }
+        pools = self.strings
+        via = np.full(n, -1, dtype=np.int64)
+        via[via_gene] = pools["bridge_via"].codes("ensembl_gene/" + self.ids[gene[via_gene]])
+        out = StartAnswers(
+            genes=np.where(answered, self.final_gene_codes[src], pools["ensembl_genes"].code("")),
+            targets=np.where(answered, self.final_target_codes[src], pools["target_ids"].code("")),
+            fallback=answered & self.final_fallback[src],
+            path_length=np.where(direct, 0, np.where(via_gene, 1, -1)),
+            min_score=np.where(answered, 1.0, np.nan),
+            bridge=np.where(via_gene, pools["bridge"].code("parent_gene"), -1),
+            bridge_via=via,
+        )
         for i in np.flatnonzero(~answered):
-            a = self.answer_start(int(obj[i]), float(lo[i]), float(hi[i]))
-            cols["ensembl_genes"][i] = ";".join(a.ensembl_genes)
-            cols["target_ids"][i] = ";".join(a.target_ids)
-            cols["fallback"][i] = a.fallback
-            cols["path_length"][i] = -1 if a.path_length is None else a.path_length
-            cols["min_score"][i] = np.nan if a.min_score is None else a.min_score
-            cols["bridge"][i] = a.bridge
-            cols["bridge_via"][i] = a.bridge_via
-        out = pd.DataFrame(cols)
-        out["path_length"] = out["path_length"].astype("Int64").mask(out["path_length"] < 0)
-        out["min_score"] = out["min_score"].astype("Float64")
+            out.set(int(i), self.answer_start(int(obj[i]), float(lo[i]), float(hi[i])), pools)
         return out
 
     def resolve_rows(self, rows: pd.DataFrame) -> pd.DataFrame:
-        """Answers (one row per key) for name rows (sorted by ``kid``); ``match`` tells how each key matched."""
-        starts = self.starts_for(rows)
-        if starts.empty:
-            return answers_frame(pd.DataFrame(columns=["key", "tier", "node"]), _answers_to_frame({}))
-        obj = starts["obj"].to_numpy(dtype=np.int64)
-        lo_values, lo_code = np.unique(starts["lo"].to_numpy(), return_inverse=True)
-        hi_values, hi_code = np.unique(starts["hi"].to_numpy(), return_inverse=True)
-        combined = (obj * len(lo_values) + lo_code) * len(hi_values) + hi_code
-        start_id, uniq = pd.factorize(combined)
-        u_obj = uniq // (len(lo_values) * len(hi_values))
-        u_lo = lo_values[(uniq // len(hi_values)) % len(lo_values)]
-        u_hi = hi_values[uniq % len(hi_values)]
-        answers = self.start_answers(u_obj, u_lo, u_hi)
-        kid = starts["kid"].to_numpy(dtype=np.int64)
-        pairs = np.unique(np.stack([kid, start_id]), axis=1)  # sorted by kid, then start
-        key_ids, starts_of = group_lists(pairs[0], pairs[1])
-        single = np.fromiter((len(g) == 1 for g in starts_of), dtype=bool, count=len(starts_of))
-        result = answers.iloc[[g[0] for g, one in zip(starts_of, single, strict=True) if one]]
-        result = result.set_axis(key_ids[single])
-        if not single.all():
-            multi = [(k, g) for k, g, one in zip(key_ids, starts_of, single, strict=True) if not one]
-            start_answers = _answers_from_frame(answers, {i for _, g in multi for i in g})
-            merged = {k: merge_answers([start_answers[i] for i in group]) for k, group in multi}
-            result = pd.concat([result, _answers_to_frame(merged)])
-        nodes = starts.drop_duplicates(["kid", "node"])
-        node_kids, node_lists = group_lists(nodes["kid"].to_numpy(dtype=np.int64), nodes["node"].to_numpy(dtype=object))
-        first = starts.drop_duplicates("kid")
-        meta = pd.DataFrame(
-            {
-                "key": first["key"].to_numpy(),
-                "tier": first["tier"].to_numpy(),
-                "node": [";".join(n) for n in node_lists],
-            }
-        )
-        key_of_kid = first["key"].to_numpy()[np.searchsorted(node_kids, result.index.to_numpy())]
-        return answers_frame(meta, result.set_axis(key_of_kid))
+        """Answers (one row per key, indexed by key, with ``ANSWER_COLUMNS``) for name rows sorted by ``kid``."""
+        from idtrack_core.convert.keys import key_answers
+
+        return key_answers(self, rows)
 
     def resolve(self, queries: Iterable[str]) -> pd.DataFrame:
         """Convert ``queries`` (any names) one row each, in input order; unknown names are 1:0.
@@ -382,96 +321,76 @@ class Resolver:
         return self._lowercase
 
 
-def group_lists(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, list[list]]:
-    """Rows sorted by key → (distinct keys, list of values per key)."""
-    if len(keys) == 0:
-        return keys, []
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    ends = np.r_[starts[1:], len(keys)]
-    vals = values.tolist()
-    return keys[starts], [vals[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
-
-
 def _split(joined: str) -> tuple[str, ...]:
     return tuple(joined.split(";")) if joined else ()
 
 
-def _answers_from_frame(answers: pd.DataFrame, rows: Iterable[int]) -> dict[int, Answer]:
-    cols = {c: answers[c].tolist() for c in _ANSWER_COLUMNS}
-    out = {}
-    for i in rows:
-        length, score = cols["path_length"][i], cols["min_score"][i]
-        out[i] = Answer(
-            known=bool(cols["known"][i]),
-            ensembl_genes=_split(cols["ensembl_genes"][i]),
-            target_ids=_split(cols["target_ids"][i]),
-            fallback=bool(cols["fallback"][i]),
-            path_length=None if pd.isna(length) else int(length),
-            min_score=None if pd.isna(score) else float(score),
-            bridge=cols["bridge"][i],
-            bridge_via=cols["bridge_via"][i],
+class StringPool:
+    """Distinct strings numbered in order of first appearance (the dictionary of a coded answer column)."""
+
+    def __init__(self, strings: Sequence[str] = ()) -> None:
+        self.strings: list[str] = list(strings)
+        self._code = {s: i for i, s in enumerate(self.strings)}
+
+    def code(self, value: str | None) -> int:
+        """The code of ``value`` (added if new); -1 for None."""
+        if value is None:
+            return -1
+        code = self._code.get(value)
+        if code is None:
+            code = self._code[value] = len(self.strings)
+            self.strings.append(value)
+        return code
+
+    def codes(self, values: np.ndarray) -> np.ndarray:
+        """Codes of many strings (an object array), added as needed."""
+        codes, uniques = pd.factorize(values)
+        return np.array([self.code(u) for u in uniques], dtype=np.int64)[codes] if len(values) else codes
+
+    def text(self, code: int) -> str | None:
+        return None if code < 0 else self.strings[code]
+
+    def arrow(self, codes: np.ndarray) -> pa.Array:
+        """The strings of ``codes`` (-1: null) as an Arrow array."""
+        return pa.array(self.strings, type=pa.string()).take(pa.array(codes, mask=codes < 0))
+
+
+@dataclass
+class StartAnswers:
+    """Answers of starting nodes as columns: string columns are codes into the resolver's pools (-1: none),
+    ``path_length`` -1 and ``min_score`` NaN when unknown."""
+
+    genes: np.ndarray
+    targets: np.ndarray
+    fallback: np.ndarray
+    path_length: np.ndarray
+    min_score: np.ndarray
+    bridge: np.ndarray
+    bridge_via: np.ndarray
+
+    def set(self, i: int, answer: Answer, pools: dict[str, StringPool]) -> None:
+        """Store ``answer`` as row ``i``."""
+        self.genes[i] = pools["ensembl_genes"].code(";".join(answer.ensembl_genes))
+        self.targets[i] = pools["target_ids"].code(";".join(answer.target_ids))
+        self.fallback[i] = answer.fallback
+        self.path_length[i] = -1 if answer.path_length is None else answer.path_length
+        self.min_score[i] = np.nan if answer.min_score is None else answer.min_score
+        self.bridge[i] = pools["bridge"].code(answer.bridge)
+        self.bridge_via[i] = pools["bridge_via"].code(answer.bridge_via)
+
+    def answer(self, i: int, pools: dict[str, StringPool]) -> Answer:
+        """Row ``i`` as an :class:`Answer`."""
+        length, score = int(self.path_length[i]), float(self.min_score[i])
+        return Answer(
+            known=True,
+            ensembl_genes=_split(pools["ensembl_genes"].strings[self.genes[i]]),
+            target_ids=_split(pools["target_ids"].strings[self.targets[i]]),
+            fallback=bool(self.fallback[i]),
+            path_length=None if length < 0 else length,
+            min_score=None if np.isnan(score) else score,
+            bridge=pools["bridge"].text(int(self.bridge[i])),
+            bridge_via=pools["bridge_via"].text(int(self.bridge_via[i])),
         )
-    return out
-
-
-_ANSWER_COLUMNS = [
-    "known",
-    "ensembl_genes",
-    "target_ids",
-    "fallback",
-    "path_length",
-    "min_score",
-    "bridge",
-    "bridge_via",
-]
-
-
-def _answers_to_frame(answers: dict[str, Answer]) -> pd.DataFrame:
-    rows = [
-        (
-            a.known,
-            ";".join(a.ensembl_genes),
-            ";".join(a.target_ids),
-            a.fallback,
-            a.path_length,
-            a.min_score,
-            a.bridge,
-            a.bridge_via,
-        )
-        for a in answers.values()
-    ]
-    out = pd.DataFrame(rows, columns=_ANSWER_COLUMNS, index=list(answers))
-    out["path_length"] = pd.array(out["path_length"], dtype="Int64")
-    out["min_score"] = pd.array(out["min_score"], dtype="Float64")
-    return out
-
-
-def answers_frame(meta: pd.DataFrame, answers: pd.DataFrame) -> pd.DataFrame:
-    """Per-key metadata (key, tier, node) + per-key answers → answer columns (with the match ``tier``),
-    indexed by key."""
-    a = answers.reindex(meta["key"].to_numpy())
-    n_targets = a["target_ids"].fillna("").map(lambda t: 0 if not t else t.count(";") + 1).to_numpy()
-    category = np.where(n_targets == 0, "1:0", np.where(n_targets == 1, "1:1", "1:n"))
-    reason = np.where(n_targets == 0, "no_conversion", None)
-    out = pd.DataFrame(
-        {
-            "category": category,
-            "target_ids": a["target_ids"].to_numpy(),
-            "ensembl_genes": a["ensembl_genes"].to_numpy(),
-            "reason": reason,
-            "fallback": a["fallback"].astype(bool).to_numpy(),
-            "tier": meta["tier"].astype("int8").to_numpy(),
-            "matched_node": meta["node"].to_numpy(),
-            "path_length": a["path_length"].to_numpy(),
-            "min_score": a["min_score"].to_numpy(),
-            "bridge": a["bridge"].to_numpy(),
-            "bridge_via": a["bridge_via"].to_numpy(),
-        },
-        index=pd.Index(meta["key"].to_numpy(), name="key"),
-    )
-    out["path_length"] = pd.array(out["path_length"], dtype="Int64")
-    out["min_score"] = pd.array(out["min_score"], dtype="Float64")
-    return out
 
 
 __all__ = ["Answer", "ConversionTarget", "Resolver"]

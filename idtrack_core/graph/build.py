@@ -9,16 +9,20 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from idtrack_core import __version__, storage
-from idtrack_core.ensembl.extract import ReleaseExtract, extract_files, history_of, read_extract
+from idtrack_core.ensembl.extract import EXTRACT_FORMAT_VERSION, ReleaseExtract, extract_files, history_of
 from idtrack_core.errors import SnapshotError
+from idtrack_core.graph.interning import Interner, ObjectInterner, plain_strings
 from idtrack_core.graph.intervals import runs
 from idtrack_core.graph.model import SNAPSHOT_FORMAT_VERSION, Snapshot
 
@@ -36,57 +40,10 @@ _HISTORY_COLUMNS = [
 ]
 
 
-class Interner:
-    """Assigns stable integer codes to hashable values in order of first appearance."""
-
-    def __init__(self) -> None:
-        self._codes: dict[object, int] = {}
-
-    def __len__(self) -> int:
-        return len(self._codes)
-
-    def codes(self, values: pd.Series | np.ndarray) -> np.ndarray:
-        known = self._codes
-        items = values.tolist()
-        return np.fromiter((known.setdefault(v, len(known)) for v in items), dtype=np.int64, count=len(items))
-
-    @property
-    def values(self) -> np.ndarray:
-        return np.array(list(self._codes), dtype=object)
-
-
-class ObjectInterner:
-    """Codes of Ensembl objects keyed by (type, stable id): one stable id may name a gene and a transcript
-    in quirky databases."""
-
-    def __init__(self) -> None:
-        self._by_type: dict[str, dict[str, int]] = {}
-        self.types: list[str] = []
-        self.ids: list[str] = []
-
-    def codes(self, ids: pd.Series, typ: str | pd.Series) -> np.ndarray:
-        values = np.asarray(ids.tolist(), dtype=object)
-        types = (
-            np.full(len(values), typ, dtype=object) if isinstance(typ, str) else np.asarray(typ.tolist(), dtype=object)
-        )
-        out = np.empty(len(values), dtype=np.int64)
-        for t in pd.unique(types):
-            sel = np.flatnonzero(types == t)
-            known = self._by_type.setdefault(str(t), {})
-            codes = []
-            for v in values[sel].tolist():
-                code = known.get(v)
-                if code is None:
-                    code = known[v] = len(self.ids)
-                    self.ids.append(v)
-                    self.types.append(str(t))
-                codes.append(code)
-            out[sel] = codes
-        return out
-
-
 @dataclass
 class _Accumulator:
+    """Integer rows of every extract added so far (strings interned; see :mod:`.interning`)."""
+
     ids: ObjectInterner = field(default_factory=ObjectInterner)
     names: Interner = field(default_factory=Interner)
     dbs: Interner = field(default_factory=Interner)
@@ -97,57 +54,67 @@ class _Accumulator:
     history: list[pd.DataFrame] = field(default_factory=list)
     session_rows: dict[int, int] = field(default_factory=dict)
 
-    def obj_codes(self, ids: pd.Series, typ: str | pd.Series) -> np.ndarray:
-        return self.ids.codes(ids, typ)
+    def add(self, t: dict[str, pa.Table], pos: int) -> None:
+        """Add one extract's tables (Arrow) as release position ``pos``."""
+        x, s = t["xrefs"], t["synonyms"]
+        tx = t["transcripts"].filter(pc.is_valid(t["transcripts"]["gene_stable_id"]))
+        tl = t["translations"].filter(pc.is_valid(t["translations"]["transcript_stable_id"]))
+        history = self._fresh_history(t["history"])
+        old = history.filter(pc.is_valid(history["old_stable_id"]))
+        new = history.filter(pc.is_valid(history["new_stable_id"]))
+        refs = {
+            "genes": (t["genes"]["stable_id"], "gene"),
+            "transcripts": (t["transcripts"]["stable_id"], "transcript"),
+            "translations": (t["translations"]["stable_id"], "translation"),
+            "transcript_child": (tx["stable_id"], "transcript"),
+            "transcript_parent": (tx["gene_stable_id"], "gene"),
+            "translation_child": (tl["stable_id"], "translation"),
+            "translation_parent": (tl["transcript_stable_id"], "transcript"),
+            "xrefs": (x["ensembl_id"], x["object_type"]),
+            "old": (old["old_stable_id"], old["type"]),
+            "new": (new["new_stable_id"], new["type"]),
+        }
+        obj = dict(zip(refs, self.ids.batch(list(refs.values())), strict=True))
+        for table in ("genes", "transcripts", "translations"):
+            version = t[table]["version"].fill_null(-1).to_numpy().astype(np.int64)
+            self.versions.append(np.stack([obj[table], version, np.full(len(version), pos)]))
+        for child in ("transcript", "translation"):
+            codes = obj[f"{child}_child"]
+            self.parents.append(np.stack([codes, obj[f"{child}_parent"], np.full(len(codes), pos)]))
+        x_db, s_db = self.dbs.batch([_db_pairs(x["db_name"], x), _db_pairs(s["db_name"], x)])
+        columns = [x["primary_accession"], x["display_label"], s["primary_accession"], s["display_label"], s["synonym"]]
+        acc, label, s_acc, s_label, s_syn = self.names.batch(columns)
+        self.xrefs.append(np.stack([obj["xrefs"], x_db, acc, label, np.full(len(acc), pos)]))
+        self.synonyms.append(np.stack([s_db, s_acc, s_label, s_syn, np.full(len(s_db), pos)]))
+        self._add_history(history, obj["old"], obj["new"])
 
-    def add(self, ex: ReleaseExtract, pos: int) -> None:
-        t = ex.tables
-        for typ, table in (("gene", "genes"), ("transcript", "transcripts"), ("translation", "translations")):
-            df = t[table]
-            obj = self.obj_codes(df["stable_id"], typ)
-            version = df["version"].fillna(-1).to_numpy(dtype=np.int64)
-            self.versions.append(np.stack([obj, version, np.full(len(df), pos)]))
-        for child_table, parent_col, child_type, parent_type in (
-            ("transcripts", "gene_stable_id", "transcript", "gene"),
-            ("translations", "transcript_stable_id", "translation", "transcript"),
+    def _fresh_history(self, h: pa.Table) -> pa.Table:
+        """Rows of sessions not seen before, or seen with another row count (history is cumulative across an
+        Ensembl species' databases: with complete extracts each session comes again in every later one)."""
+        counts = h.group_by("mapping_session_id").aggregate([("mapping_session_id", "count")])
+        fresh = []
+        for session, n in zip(
+            counts["mapping_session_id"].to_pylist(), counts["mapping_session_id_count"].to_pylist(), strict=True
         ):
-            df = t[child_table]
-            df = df[df[parent_col].notna()]
-            child = self.obj_codes(df["stable_id"], child_type)
-            parent = self.obj_codes(df[parent_col], parent_type)
-            self.parents.append(np.stack([child, parent, np.full(len(df), pos)]))
-        x = t["xrefs"]
-        obj = self.obj_codes(x["ensembl_id"], x["object_type"])
-        db = self.dbs.codes(x["db_name"].astype(object) + "\t" + x["db_display_name"].astype(object))
-        acc, label = self.names.codes(x["primary_accession"]), self.names.codes(x["display_label"])
-        self.xrefs.append(np.stack([obj, db, acc, label, np.full(len(x), pos)]))
-        s = t["synonyms"]
-        dbname = s["db_name"].astype(object)
-        db_display = dict(zip(x["db_name"], x["db_display_name"], strict=True))
-        db = self.dbs.codes(dbname + "\t" + dbname.map(db_display).fillna(dbname))
-        cols = [self.names.codes(s[c]) for c in ("primary_accession", "display_label", "synonym")]
-        self.synonyms.append(np.stack([db, *cols, np.full(len(s), pos)]))
-        self._add_history(t["history"])
+            if self.session_rows.get(int(session)) != n:
+                fresh.append(int(session))
+                self.session_rows[int(session)] = max(self.session_rows.get(int(session), 0), int(n))
+        return h.filter(pc.is_in(h["mapping_session_id"], value_set=pa.array(fresh, type=h["mapping_session_id"].type)))
 
-    def _add_history(self, h: pd.DataFrame) -> None:
-        """Keep rows of sessions not seen before (history is cumulative across an Ensembl species' DBs)."""
-        counts = h.groupby("mapping_session_id").size()
-        fresh = [int(s) for s, n in counts.items() if self.session_rows.get(int(s)) != n]
-        h = h[h["mapping_session_id"].isin(fresh)]
-        for s in fresh:
-            self.session_rows[s] = max(self.session_rows.get(s, 0), int(counts[s]))
-        if h.empty:
+    def _add_history(self, h: pa.Table, old: np.ndarray, new: np.ndarray) -> None:
+        """Store history rows with object codes (``old``/``new``: codes of the rows whose id is known)."""
+        if not h.num_rows:
             return
-        out = pd.DataFrame({"type": h["type"].to_numpy()})
-        for side in ("old", "new"):
-            ids = h[f"{side}_stable_id"]
-            codes = np.full(len(h), -1, dtype=np.int64)
-            known = ids.notna().to_numpy()
-            codes[known] = self.obj_codes(ids[known], h["type"][known])
-            out[f"{side}_obj"] = codes
-            out[f"{side}_version"] = h[f"{side}_version"].to_numpy()
-        for c in ("score", "old_release", "new_release", "mapping_session_id"):
-            out[c] = h[c].to_numpy()
+        out = pd.DataFrame({"type": h["type"].to_numpy(zero_copy_only=False)})
+        for side, codes in (("old", old), ("new", new)):
+            full = np.full(h.num_rows, -1, dtype=np.int64)
+            full[pc.is_valid(h[f"{side}_stable_id"]).to_numpy(zero_copy_only=False)] = codes
+            out[f"{side}_obj"] = full
+            out[f"{side}_version"] = pd.Int64Dtype().__from_arrow__(h[f"{side}_version"])
+        out["score"] = pd.Float64Dtype().__from_arrow__(h["score"])
+        for c in ("old_release", "new_release"):
+            out[c] = pd.StringDtype().__from_arrow__(plain_strings(h[c]))
+        out["mapping_session_id"] = pd.Int64Dtype().__from_arrow__(h["mapping_session_id"])
         self.history.append(out[_HISTORY_COLUMNS])
 
 
@@ -197,10 +164,9 @@ def build_snapshot(
     acc = _Accumulator()
     rows = []
     for pos, release in enumerate(releases):
-        item = by_release[release]
-        ex = item if isinstance(item, ReleaseExtract) else read_extract(item, **opts)
-        acc.add(ex, pos)
-        rows.append((release, ex.database, extract_digest(ex)))
+        database, digest, tables = _arrow_extract(by_release[release], opts)
+        acc.add(tables, pos)
+        rows.append((release, database, digest))
         log.info("snapshot: added release %s (%d/%d)", release, pos + 1, len(releases))
     tables = _finish(acc, releases)
     tables["releases"] = pd.DataFrame(rows, columns=["release", "database", "extract_sha256"]).astype(
@@ -224,6 +190,40 @@ def build_snapshot(
     return Snapshot(tables, manifest)
 
 
+_NEEDED = {
+    "genes": ["stable_id", "version"],
+    "transcripts": ["stable_id", "version", "gene_stable_id"],
+    "translations": ["stable_id", "version", "transcript_stable_id"],
+    "xrefs": ["ensembl_id", "object_type", "db_name", "db_display_name", "primary_accession", "display_label"],
+    "synonyms": ["db_name", "primary_accession", "display_label", "synonym"],
+    "history": [
+        "type",
+        "old_stable_id",
+        "old_version",
+        "new_stable_id",
+        "new_version",
+        "score",
+        "old_release",
+        "new_release",
+        "mapping_session_id",
+    ],
+}
+
+
+def _arrow_extract(item: ReleaseExtract | str, opts: dict[str, Any]) -> tuple[str, str, dict[str, pa.Table]]:
+    """(database, manifest digest, the tables a snapshot needs as Arrow) of an extract object or URL."""
+    if isinstance(item, ReleaseExtract):
+        tables = {n: pa.Table.from_pandas(item.tables[n][c], preserve_index=False) for n, c in _NEEDED.items()}
+        return item.database, extract_digest(item), tables
+    manifest = storage.read_manifest(item, "release extract", EXTRACT_FORMAT_VERSION, **opts)
+    tables = {}
+    for name, columns in _NEEDED.items():
+        fs, path = storage.url_to_fs(storage.join(item, manifest["tables"][name]["file"]), **opts)
+        with fs.open(path, "rb") as f:
+            tables[name] = pq.read_table(f, columns=columns)
+    return manifest["database"], hashlib.sha256(storage.json_bytes(manifest)).hexdigest(), tables
+
+
 def _headers(
     extracts: Iterable[ReleaseExtract | str], opts: dict[str, Any]
 ) -> list[tuple[int, str, str, dict[str, Any]]]:
@@ -237,6 +237,15 @@ def _headers(
         )
         out.append((int(m["release"]), m["species"], m["assembly"], history_of(m)))
     return out
+
+
+def _db_pairs(db_names: pa.ChunkedArray, xrefs: pa.Table) -> pa.Array:
+    """``db_name<TAB>db_display_name`` of each database name (the display name the extract's xrefs give it last;
+    the name itself when they do not name it)."""
+    last = xrefs.group_by("db_name", use_threads=False).aggregate([("db_display_name", "last")])
+    found = pc.index_in(db_names, value_set=last["db_name"])
+    display = pc.coalesce(last["db_display_name_last"].take(found), db_names)
+    return pc.binary_join_element_wise(db_names, display, "\t")
 
 
 def _check_history_chain(history: dict[int, dict[str, Any]]) -> None:
@@ -254,34 +263,38 @@ def _check_history_chain(history: dict[int, dict[str, Any]]) -> None:
 
 
 def _finish(acc: _Accumulator, releases: list[int]) -> dict[str, pd.DataFrame]:
-    types = np.array(acc.ids.types, dtype=object)
-    ids = np.array(acc.ids.ids, dtype=object)
-    order = np.lexsort((ids.astype(str), types.astype(str)))
-    remap = np.empty(len(order), dtype=np.int64)
-    remap[order] = np.arange(len(order))
-    objects = pd.DataFrame(
-        {"obj": np.arange(len(order), dtype=np.int32), "type": types[order], "stable_id": ids[order]}
-    ).astype({"type": "string", "stable_id": "string"})
-    names = acc.names.values
-    db_pairs = [s.split("\t", 1) for s in acc.dbs.values]
+    types, ids, by_type = acc.ids.final()
+
+    def remap(codes: np.ndarray) -> np.ndarray:
+        return ObjectInterner.final_codes(codes, by_type)
+
+    objects = pd.DataFrame({"obj": np.arange(len(ids), dtype=np.int32), "type": types, "stable_id": ids}).astype(
+        {"type": "string", "stable_id": "string"}
+    )
+    names = acc.names.values.to_numpy(zero_copy_only=False)
+    db_pairs = [s.split("\t", 1) for s in acc.dbs.values.to_pylist()]
     db_name = np.array([p[0] for p in db_pairs], dtype=object)
     db_display = np.array([p[1] for p in db_pairs], dtype=object)
+    name_rank = acc.names.ranks()
+    db_rank = np.unique(db_name.astype(str), return_inverse=True)[1] if len(db_name) else np.zeros(0, np.int64)
 
     def stacked(parts: list[np.ndarray], width: int) -> np.ndarray:
         return np.concatenate(parts, axis=1) if parts else np.zeros((width, 0), dtype=np.int64)
 
     v = stacked(acc.versions, 3)
-    (obj, version), first, last = runs([remap[v[0]], v[1]], v[2])
+    (obj, version), first, last = runs([remap(v[0]), v[1]], v[2])
     versions = pd.DataFrame({"obj": obj.astype(np.int32), "version": _nullable(version), "first": first, "last": last})
 
     p = stacked(acc.parents, 3)
-    (child, parent), first, last = runs([remap[p[0]], remap[p[1]]], p[2])
+    (child, parent), first, last = runs([remap(p[0]), remap(p[1])], p[2])
     parents = pd.DataFrame(
         {"child": child.astype(np.int32), "parent": parent.astype(np.int32), "first": first, "last": last}
     )
 
     x = stacked(acc.xrefs, 5)
-    (obj, db, a, lab), first, last = runs([remap[x[0]], x[1], x[2], x[3]], x[4])
+    (obj, db, a, lab), first, last = runs([remap(x[0]), x[1], x[2], x[3]], x[4])
+    by_name = np.lexsort((first, name_rank[lab], name_rank[a], db_rank[db], obj))  # stable: ties keep run order
+    obj, db, a, lab, first, last = (c[by_name] for c in (obj, db, a, lab, first, last))
     xrefs = pd.DataFrame(
         {
             "obj": obj.astype(np.int32),
@@ -296,6 +309,8 @@ def _finish(acc: _Accumulator, releases: list[int]) -> dict[str, pd.DataFrame]:
 
     s = stacked(acc.synonyms, 5)
     (db, a, lab, syn), first, last = runs([s[0], s[1], s[2], s[3]], s[4])
+    by_name = np.lexsort((first, name_rank[syn], name_rank[lab], name_rank[a], db_rank[db]))
+    db, a, lab, syn, first, last = (c[by_name] for c in (db, a, lab, syn, first, last))
     synonyms = pd.DataFrame(
         {
             "db_name": db_name[db],
@@ -306,17 +321,14 @@ def _finish(acc: _Accumulator, releases: list[int]) -> dict[str, pd.DataFrame]:
             "last": last,
         }
     ).astype({c: "string" for c in ("db_name", "accession", "label", "synonym")})
-    synonyms = synonyms.sort_values(["db_name", "accession", "label", "synonym", "first"], kind="stable")
-
-    events = _events(acc, remap, versions, releases, types[order])
-    xrefs = xrefs.sort_values(["obj", "db_name", "accession", "label", "first"], kind="stable")
+    events = _events(acc, remap, versions, releases, types)
     return {
         "objects": objects,
         "versions": versions,
         "parents": parents,
         "events": events,
-        "xrefs": xrefs.reset_index(drop=True),
-        "synonyms": synonyms.reset_index(drop=True),
+        "xrefs": xrefs,
+        "synonyms": synonyms,
     }
 
 
@@ -325,7 +337,11 @@ def _nullable(version: np.ndarray) -> pd.Series:
 
 
 def _events(
-    acc: _Accumulator, remap: np.ndarray, versions: pd.DataFrame, releases: list[int], obj_types: np.ndarray
+    acc: _Accumulator,
+    remap: Callable[[np.ndarray], np.ndarray],
+    versions: pd.DataFrame,
+    releases: list[int],
+    obj_types: np.ndarray,
 ) -> pd.DataFrame:
     cols = [*_HISTORY_COLUMNS, "old_time", "new_time", "source"]
     if acc.history:
@@ -334,10 +350,11 @@ def _events(
         h = pd.DataFrame({c: pd.Series(dtype="object") for c in _HISTORY_COLUMNS})
     for side in ("old", "new"):
         o = h[f"{side}_obj"].to_numpy(dtype=np.int64)
-        h[f"{side}_obj"] = np.where(o >= 0, remap[np.maximum(o, 0)], -1).astype(np.int32)
+        h[f"{side}_obj"] = remap(o).astype(np.int32)
     h["source"] = "stable_id_event"
     derived = _version_changes(versions, releases, h, obj_types)
-    h = pd.concat([h, derived], ignore_index=True)
+    if len(derived):
+        h = pd.concat([h, derived], ignore_index=True)
     h = h.astype(
         {
             "type": "string",
@@ -350,8 +367,8 @@ def _events(
             "source": "string",
         }
     )
-    h["old_time"] = pd.to_numeric(h["old_release"], errors="coerce").astype("float64")
-    h["new_time"] = pd.to_numeric(h["new_release"], errors="coerce").astype("float64")
+    h["old_time"] = _release_times(h["old_release"])
+    h["new_time"] = _release_times(h["new_release"])
     h = h.sort_values(
         [
             "old_time",
@@ -368,6 +385,13 @@ def _events(
         na_position="first",
     )
     return h[cols].reset_index(drop=True)
+
+
+def _release_times(labels: pd.Series) -> np.ndarray:
+    """Release labels (``18.1``, ``114``) as numbers (NaN when not a number); few distinct labels, each parsed once."""
+    codes, distinct = pd.factorize(labels)
+    times = pd.to_numeric(pd.Series(distinct, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+    return np.where(codes >= 0, times[np.maximum(codes, 0)], np.nan)
 
 
 def _version_changes(
@@ -398,7 +422,7 @@ def _version_changes(
     derived = derived[merged["_seen"].isna().to_numpy()]
     return derived.assign(
         type=obj_types[derived["old_obj"].to_numpy()],
-        score=np.nan,
-        mapping_session_id=pd.NA,
+        score=pd.array([None] * len(derived), dtype="Float64"),
+        mapping_session_id=pd.array([None] * len(derived), dtype="Int64"),
         source="version_change",
     )
