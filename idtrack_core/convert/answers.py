@@ -73,6 +73,7 @@ _VOCABULARY_COLUMNS = ("category", "reason", "bridge")
 """Closed vocabularies: results carry every category of the index. The other string columns hold identifiers;
 a result's categories are the values it holds."""
 _HASH_KEYS_META = b"idtrack.hash_keys"
+_HASH_CHUNK = 1 << 17
 _HASH_KEY_BASE = ("idtrack-exact", "idtrack-lower")
 
 
@@ -104,7 +105,7 @@ def answer_table(exact: pd.DataFrame, lower: pd.DataFrame) -> pa.Table:
     makes them)."""
     keys = pa.concat_arrays([_arrow(exact.index), _arrow(lower.index)])
     is_lower = np.r_[np.zeros(len(exact), dtype=bool), np.ones(len(lower), dtype=bool)]
-    salt, hashes, order = _distinct_hashes(keys.to_numpy(zero_copy_only=False), is_lower)
+    salt, hashes, order = _distinct_hashes(keys, is_lower)
     columns: dict[str, pa.Array] = {
         "hash": pa.array(np.r_[hashes[order], np.uint64(0)]),
         "key": pa.concat_arrays([keys.take(pa.array(order)), pa.array([""])]),
@@ -134,13 +135,15 @@ def _arrow(values: pd.Series | pd.Index) -> pa.Array:
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
-def _distinct_hashes(keys: np.ndarray, is_lower: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+def _distinct_hashes(keys: pa.Array, is_lower: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     """The first salt whose hashes of ``keys`` (per key space) are all distinct, those hashes and their order."""
     for salt in range(1000):
-        exact_key, lower_key = hash_keys(salt)
         hashes = np.empty(len(keys), dtype=np.uint64)
-        hashes[~is_lower] = key_hashes(keys[~is_lower], exact_key)
-        hashes[is_lower] = key_hashes(keys[is_lower], lower_key)
+        for start in range(0, len(keys), _HASH_CHUNK):  # a chunk of Python strings at a time
+            chunk = keys.slice(start, _HASH_CHUNK).to_numpy(zero_copy_only=False)
+            lower = is_lower[start : start + _HASH_CHUNK]
+            for space, hash_key in zip((False, True), hash_keys(salt), strict=True):
+                hashes[start : start + _HASH_CHUNK][lower == space] = key_hashes(chunk[lower == space], hash_key)
         order = np.argsort(hashes, kind="stable")
         ordered = hashes[order]
         if not (ordered[1:] == ordered[:-1]).any():

@@ -75,10 +75,16 @@ class ResolutionIndex:
         from idtrack_core.convert.resolve import Resolver  # the graph search is not needed to read an index
 
         started = time.perf_counter()
+        release = pa.default_memory_pool().release_unused  # give freed Arrow memory back between the steps
         resolver = Resolver(snap, target, names)
+        lowercased = resolver.lowercase_names()
+        release()
         exact = resolver.resolve_rows(resolver.names.rows)
-        lower = resolver.resolve_rows(resolver.lowercase_names().rows)
+        release()
+        lower = resolver.resolve_rows(lowercased.rows)
         t = resolver.target
+        del resolver, lowercased  # the answers are all the table needs
+        release()
         manifest = {
             "format_version": INDEX_FORMAT_VERSION,
             "producer": f"idtrack-atlas {__version__}",

@@ -72,9 +72,8 @@ def key_answers(resolver: Resolver, rows: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return _empty_answers()
     chosen, lo, hi = select_starts(rows, resolver.target)
-    rows = rows.iloc[chosen]
-    kid = rows["kid"].to_numpy()
-    obj = rows["obj"].to_numpy(dtype=np.int64)
+    kid = rows["kid"].to_numpy()[chosen]
+    obj = rows["obj"].to_numpy(dtype=np.int64)[chosen]
     start, u_obj, u_lo, u_hi = _distinct_starts(obj, lo, hi)
     answers = resolver.start_answers(u_obj, u_lo, u_hi)
     pools = resolver.strings
@@ -89,8 +88,8 @@ def key_answers(resolver: Resolver, rows: pd.DataFrame) -> pd.DataFrame:
         "ensembl_genes": pools["ensembl_genes"].arrow(columns["ensembl_genes"]),
         "reason": pa.array(np.where(n_targets == 0, "no_conversion", None), type=pa.string()),
         "fallback": columns["fallback"],
-        "tier": rows["tier"].to_numpy()[heads].astype(np.int8),
-        "matched_node": _matched_nodes(_arrow(rows["node"]), kid, heads),
+        "tier": rows["tier"].to_numpy()[chosen[heads]].astype(np.int8),
+        "matched_node": _matched_nodes(_arrow(rows["node"]).take(pa.array(chosen)), kid, heads),
         "path_length": pd.arrays.IntegerArray(
             np.maximum(columns["path_length"], 0).astype(np.int64), columns["path_length"] < 0
         ),
@@ -100,7 +99,7 @@ def key_answers(resolver: Resolver, rows: pd.DataFrame) -> pd.DataFrame:
         "bridge": pools["bridge"].arrow(columns["bridge"]),
         "bridge_via": pools["bridge_via"].arrow(columns["bridge_via"]),
     }
-    keys = _arrow(rows["key"]).take(pa.array(heads))
+    keys = _arrow(rows["key"]).take(pa.array(chosen[heads]))
     return pd.DataFrame(
         {c: pd.arrays.ArrowStringArray(v) if isinstance(v, pa.Array) else v for c, v in out.items()},
         index=pd.Index(pd.arrays.ArrowStringArray(keys), name="key"),
@@ -192,18 +191,19 @@ def _matched_nodes(node: pa.Array, kid: np.ndarray, heads: np.ndarray) -> pa.Arr
     """Per key: its distinct nodes in row order, joined by ``;``."""
     encoded = node.dictionary_encode()
     pair = kid * len(encoded.dictionary) + encoded.indices.to_numpy().astype(np.int64)
+    del encoded
     by_pair = np.argsort(pair, kind="stable")
     first = np.r_[True, pair[by_pair][1:] != pair[by_pair][:-1]]
     order = np.sort(by_pair[first])  # the first row of each distinct (key, node), in row order
-    key_of = kid[order]
-    starts = _group_starts(key_of)
+    starts = _group_starts(kid[order])
     counts = np.diff(np.r_[starts, len(order)])
     picked = node.take(pa.array(order[starts]))
     several = np.flatnonzero(counts > 1)
     if not len(several):
         return picked
-    texts = node.take(pa.array(order)).to_numpy(zero_copy_only=False)
-    joined = [";".join(texts[starts[i] : starts[i] + counts[i]]) for i in several]
+    rows = np.concatenate([order[starts[i] : starts[i] + counts[i]] for i in several])
+    texts = iter(node.take(pa.array(rows)).to_pylist())
+    joined = [";".join(next(texts) for _ in range(counts[i])) for i in several]
     positions = np.arange(len(starts))
     positions[several] = len(starts) + np.arange(len(several))
     return pa.concat_arrays([picked, pa.array(joined, type=pa.string())]).take(pa.array(positions))

@@ -39,25 +39,23 @@ class NameTable:
         """Every name of ``snap`` (empty names left out; a link listed twice kept once)."""
         rel = np.asarray(snap.release_list, dtype=np.float64)
         objects = snap.tables["objects"]
-        ids = pa.array(objects["stable_id"].to_numpy(dtype=object), type=pa.string())
-        types = pa.array(objects["type"].to_numpy(dtype=object), type=pa.string())
+        ids, types = _strings(objects["stable_id"]), _strings(objects["type"])
         span = object_spans(snap)
         obj = pa.array(span["obj"].to_numpy())
         base = _links(ids.take(obj), TIER_ENSEMBL, span, ENSEMBL_SOURCE, _ensembl_node(types.take(obj), ids.take(obj)))
         vspan = version_spans(snap)
         obj = pa.array(vspan["obj"].to_numpy())
-        vkey = pc.binary_join_element_wise(ids.take(obj), pa.array(vspan["version"].astype(str).to_numpy()), ".")
+        vkey = pc.binary_join_element_wise(ids.take(obj), pa.array(vspan["version"].to_numpy()).cast(pa.string()), ".")
         versioned = _links(vkey, TIER_ENSEMBL, vspan, ENSEMBL_SOURCE, _ensembl_node(types.take(obj), vkey))
         x = snap.tables["xrefs"]
         xspan = pd.DataFrame({"obj": x["obj"], "first": rel[x["first"].to_numpy()], "last": rel[x["last"].to_numpy()]})
-        db = pa.array(x["db_display_name"].to_numpy(dtype=object), type=pa.string())
+        db = _strings(x["db_display_name"])
         external = []
         for col in ("accession", "label"):
-            names = pa.array(x[col].to_numpy(dtype=object), type=pa.string())
+            names = _strings(x[col])
             external.append(_links(names, TIER_EXTERNAL, xspan, db, pc.binary_join_element_wise(db, names, "/")))
         table = pa.concat_tables([base, versioned, *external, _synonym_links(snap, rel)])
-        table = table.filter(pc.greater(pc.utf8_length(table["key"]), 0))
-        return cls(_keyed(_first_of_each_link(table)))
+        return cls(_keyed(table.filter(pc.greater(pc.utf8_length(table["key"]), 0)), distinct=True))
 
     def restricted_to(self, sources: list[str] | None) -> NameTable:
         """Only names from these databases (display names; ``ensembl`` for Ensembl IDs)."""
@@ -68,17 +66,21 @@ class NameTable:
     def lowercased(self) -> NameTable:
         """The same links under lower-cased keys (for case-insensitive matching); rows of one lower-cased key keep
         the order of their exact keys."""
-        table = pa.table({c: _arrow(self.rows[c]) for c in _LINK_COLUMNS})
+        table = pa.table(
+            {
+                c: _strings(self.rows[c]) if c in ("key", "source", "node") else self.rows[c].to_numpy()
+                for c in _LINK_COLUMNS
+            }
+        )
         table = table.set_column(0, "key", pc.utf8_lower(table["key"]))
-        return NameTable(_keyed(table))
+        return NameTable(_keyed(table, distinct=False))
 
 
-def _arrow(column: pd.Series) -> pa.Array:
-    """A column as one Arrow array (zero-copy for Arrow-backed strings)."""
-    if isinstance(column.dtype, pd.StringDtype):
-        array = pa.array(column.array, type=pa.string())
-    else:
-        array = pa.array(column.to_numpy())
+def _strings(column: pd.Series) -> pa.Array:
+    """A string column as one Arrow array (zero-copy when it is Arrow-backed)."""
+    array = pa.array(column.array, type=pa.string()) if isinstance(column.dtype, pd.StringDtype) else None
+    if array is None:
+        array = pa.array(column.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
@@ -112,37 +114,37 @@ def _ranks(strings: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return rank[encoded.indices.to_numpy()]
 
 
-def _first_of_each_link(table: pa.Table) -> pa.Table:
-    """Rows with distinct (key, tier, obj, first, last, source), each at its first occurrence, in table order."""
-    keys = [_ranks(table["key"]), *(table[c].to_numpy() for c in ("tier", "obj", "first", "last"))]
-    keys.append(_ranks(table["source"]))
-    order = np.lexsort([np.arange(table.num_rows), *reversed(keys)])
-    repeat = np.ones(len(order), dtype=bool)
-    for k in keys:
-        ordered = k[order]
-        repeat[1:] &= ordered[1:] == ordered[:-1]
-    repeat[0] = False
-    return table.take(pa.array(np.sort(order[~repeat])))
-
-
-def _keyed(table: pa.Table) -> pd.DataFrame:
-    """Rows sorted by key (then tier, obj, first, then their order in ``table``) with the key codes ``kid``."""
+def _keyed(table: pa.Table, distinct: bool) -> pd.DataFrame:
+    """Rows sorted by key (then tier, obj, first, then their order in ``table``) with the key codes ``kid``; with
+    ``distinct`` a (key, tier, obj, first, last, source) link listed twice is kept at its first occurrence."""
     kid = _ranks(table["key"])
-    order = np.lexsort(
-        [np.arange(table.num_rows), table["first"].to_numpy(), table["obj"].to_numpy(), table["tier"].to_numpy(), kid]
-    )
-    table = table.take(pa.array(order))
-    out = {c: table[c] for c in _LINK_COLUMNS}
-    frame = pd.DataFrame(
+    tier, obj, first = (table[c].to_numpy() for c in ("tier", "obj", "first"))
+    rows = np.arange(table.num_rows)
+    if distinct:
+        last, source = table["last"].to_numpy(), _ranks(table["source"])
+        order = np.lexsort((rows, source, last, first, obj, tier, kid))
+        repeat = np.ones(len(order), dtype=bool)
+        for k in (kid, tier, obj, first, last, source):
+            ordered = k[order]
+            repeat[1:] &= ordered[1:] == ordered[:-1]
+        repeat[:1] = False
+        rows = order[~repeat]
+    rows = rows[np.lexsort((rows, first[rows], obj[rows], tier[rows], kid[rows]))]
+    table = table.take(pa.array(rows))
+    return pd.DataFrame(
         {
-            "key": pd.arrays.ArrowStringArray(out["key"].cast(pa.string())),
-            "kid": kid[order],
-            **{c: out[c].to_numpy() for c in ("tier", "obj", "first", "last")},
-            "source": pd.arrays.ArrowStringArray(out["source"].cast(pa.string())),
-            "node": pd.arrays.ArrowStringArray(out["node"].cast(pa.string())),
+            "key": pd.arrays.ArrowStringArray(plain(table["key"])),
+            "kid": kid[rows],
+            **{c: table[c].to_numpy() for c in ("tier", "obj", "first", "last")},
+            "source": pd.arrays.ArrowStringArray(plain(table["source"])),
+            "node": pd.arrays.ArrowStringArray(plain(table["node"])),
         }
     )
-    return frame
+
+
+def plain(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``string`` values (large strings cast down), as pandas' Arrow-backed strings hold them."""
+    return values if values.type == pa.string() else values.cast(pa.string())
 
 
 def object_spans(snap: Snapshot) -> pd.DataFrame:
