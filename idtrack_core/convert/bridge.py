@@ -44,7 +44,7 @@ class BridgeIndex:
         types = snap.tables["objects"]["type"].to_numpy(dtype=object)
         x = snap.tables["xrefs"]
         x = x[types[x["obj"].to_numpy()] == "gene"]
-        self.display = dict(zip(x["db_name"], x["db_display_name"], strict=True))
+        self.display = dict(zip(x["db_name"].tolist(), x["db_display_name"].tolist(), strict=True))
         self.own: dict[int, list[tuple[str, str, str, float, float]]] = defaultdict(list)
         self.accession: dict[tuple[str, str], list[tuple[int, float, float]]] = defaultdict(list)
         self.label: dict[tuple[str, str], list[tuple[int, str, float, float]]] = defaultdict(list)

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from idtrack_core.convert.names import TIER_ENSEMBL
+from idtrack_core.convert.starts import StartAnswers, StringPool, joined_per_key, merge_answers
 
 if TYPE_CHECKING:
     from idtrack_core.convert.resolve import Resolver
@@ -147,7 +148,7 @@ def _per_key_starts(kid: np.ndarray, start: np.ndarray, heads: np.ndarray) -> np
     return np.where(counts == 1, pairs[first] % n_starts, -1)
 
 
-def _single_start_columns(answers: object, per_key: np.ndarray) -> dict[str, np.ndarray]:
+def _single_start_columns(answers: StartAnswers, per_key: np.ndarray) -> dict[str, np.ndarray]:
     at = np.maximum(per_key, 0)
     names = {"genes": "ensembl_genes", "targets": "target_ids", "bridge": "bridge", "bridge_via": "bridge_via"}
     columns = {out: getattr(answers, name)[at].copy() for name, out in names.items()}
@@ -157,8 +158,8 @@ def _single_start_columns(answers: object, per_key: np.ndarray) -> dict[str, np.
 
 
 def _merge_several_starts(
-    answers: object,
-    pools: dict,
+    answers: StartAnswers,
+    pools: dict[str, StringPool],
     kid: np.ndarray,
     start: np.ndarray,
     heads: np.ndarray,
@@ -166,8 +167,6 @@ def _merge_several_starts(
     columns: dict[str, np.ndarray],
 ) -> None:
     """Fill the columns of keys with several distinct starts with the union of their answers."""
-    from idtrack_core.convert.resolve import merge_answers
-
     ends = np.r_[heads[1:], len(kid)]
     for k in np.flatnonzero(per_key < 0):
         merged = merge_answers([answers.answer(int(s), pools) for s in sorted(set(start[heads[k] : ends[k]]))])
@@ -180,7 +179,7 @@ def _merge_several_starts(
         columns["bridge_via"][k] = pools["bridge_via"].code(merged.bridge_via)
 
 
-def _target_counts(pool: object) -> np.ndarray:
+def _target_counts(pool: StringPool) -> np.ndarray:
     """Number of ``;``-separated ids in each string of the pool (0 for the empty string)."""
     strings = pa.array(pool.strings, type=pa.string())
     separators = pc.count_substring(strings, ";").to_numpy()
@@ -195,15 +194,14 @@ def _matched_nodes(node: pa.Array, kid: np.ndarray, heads: np.ndarray) -> pa.Arr
     by_pair = np.argsort(pair, kind="stable")
     first = np.r_[True, pair[by_pair][1:] != pair[by_pair][:-1]]
     order = np.sort(by_pair[first])  # the first row of each distinct (key, node), in row order
-    starts = _group_starts(kid[order])
+    key_of = kid[order]
+    starts = _group_starts(key_of)
     counts = np.diff(np.r_[starts, len(order)])
     picked = node.take(pa.array(order[starts]))
-    several = np.flatnonzero(counts > 1)
-    if not len(several):
+    if not (counts > 1).any():
         return picked
-    rows = np.concatenate([order[starts[i] : starts[i] + counts[i]] for i in several])
-    texts = iter(node.take(pa.array(rows)).to_pylist())
-    joined = [";".join(next(texts) for _ in range(counts[i])) for i in several]
+    several = np.repeat(counts > 1, counts)  # rows of keys with several nodes
+    keys, joined = joined_per_key(key_of[several], np.asarray(node.take(pa.array(order[several])).to_pylist(), object))
     positions = np.arange(len(starts))
-    positions[several] = len(starts) + np.arange(len(several))
+    positions[np.flatnonzero(counts > 1)] = len(starts) + np.arange(len(keys))
     return pa.concat_arrays([picked, pa.array(joined, type=pa.string())]).take(pa.array(positions))
