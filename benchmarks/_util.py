@@ -19,6 +19,7 @@ import os
 import platform
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -231,6 +232,21 @@ def best_of(runs: Sequence[Measurement], key: str | None = "seconds") -> Measure
     return dataclasses.replace(best, peak_rss_bytes=max(m.peak_rss_bytes for m in runs))
 
 
+def paired(first: Callable[[], float], second: Callable[[], float], pairs: int) -> tuple[list[float], list[float]]:
+    """Times of ``first`` and ``second`` measured alternately (A B A B …, ``pairs`` times each), so that a change
+    of machine load hits both alike."""
+    a, b = [], []
+    for _ in range(pairs):
+        a.append(first())
+        b.append(second())
+    return a, b
+
+
+def min_median(times: Sequence[float]) -> str:
+    """``min / median`` of times, seconds."""
+    return f"{min(times):.3f} / {statistics.median(times):.3f}"
+
+
 def dir_size(path: str | os.PathLike[str]) -> int:
     """Total size in bytes of the regular files under ``path`` (0 when it does not exist)."""
     root = Path(path)
@@ -360,7 +376,9 @@ def _frame_line(frame: str) -> str:
 
 
 def _short_path(path: str) -> str:
-    for marker in ("site-packages/", "/work/main/"):
-        if marker in path:
-            return path.split(marker, 1)[1]
+    repo = str(Path(__file__).resolve().parent.parent) + "/"
+    if path.startswith(repo):
+        return path[len(repo) :]
+    if "site-packages/" in path:
+        return path.split("site-packages/", 1)[1]
     return path

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import pandas as pd
@@ -33,6 +33,7 @@ from idtrack_core.ensembl.sources import EnsemblSource, previous_database
 from idtrack_core.errors import SnapshotError, UnknownSpeciesError
 from idtrack_core.graph.model import SNAPSHOT_CODE_VERSION, Snapshot
 from idtrack_core.graph.store import read_snapshot, snapshot_files
+from idtrack_core.parallel import parallel_map
 from idtrack_core.versions import Handle, VersionedStore, version_id
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,14 @@ class Workspace:
         only the history new since the previous database at the source (``history="new"``), named in the version:
         a published Ensembl database does not rewrite its mapping sessions, so that one's fingerprint is left out.
         """
-        slot = f"extracts/{self._scope}/{db.release}"
+        slot, version = self._extract_version(source, db)
+        found = self.store.find(slot, version)
+        if found is not None:
+            log.info("extract %s is up to date", db.name)
+            return found
+        return self._make_extract(source, (db, slot, version))
+
+    def _extract_version(self, source: EnsemblSource, db: CoreDatabase) -> tuple[str, str]:
         since = previous_database(source, db)
         inputs = {
             "source": storage.redact(source.url),
@@ -88,23 +96,30 @@ class Workspace:
             "fingerprint": source.fingerprint(db),
             "history_since": None if since is None else since.name,  # the sessions it has are left out
         }
-        version = version_id("ensembl_release_extract", EXTRACT_CODE_VERSION, inputs)
-        found = self.store.find(slot, version)
-        if found is not None:
-            log.info("extract %s is up to date", db.name)
-            return found
-        log.info("extracting %s", db.name)
+        return f"extracts/{self._scope}/{db.release}", version_id(
+            "ensembl_release_extract", EXTRACT_CODE_VERSION, inputs
+        )
+
+    def _make_extract(self, source: EnsemblSource, target: tuple[CoreDatabase, str, str]) -> Handle:
         from idtrack_core.ensembl.extract import extract_files, extract_release
 
+        db, slot, version = target
+        log.info("extracting %s", db.name)
         extract = extract_release(source, db.species, db.assembly, db.release, history="new")
         return self.store.publish(slot, version, extract_files(extract))
 
     def extracts(self, source: EnsemblSource) -> list[Handle]:
-        """Up-to-date extracts of every release the source has for this species/assembly (oldest first)."""
-        dbs = source.list_databases(self.species, self.assembly)
+        """Up-to-date extracts of every release the source has for this species/assembly (oldest first); the
+        missing ones are made in parallel, one worker process per CPU (each release's extract stands alone)."""
+        dbs = sorted(source.list_databases(self.species, self.assembly), key=lambda d: d.release)
         if not dbs:
             raise UnknownSpeciesError(f"no core database of species {self.species!r} at {storage.redact(source.url)}")
-        return [self.extract(source, db) for db in sorted(dbs, key=lambda d: d.release)]
+        versions = [(db, *self._extract_version(source, db)) for db in dbs]
+        found = {db: self.store.find(slot, version) for db, slot, version in versions}
+        missing = [v for v in versions if found[v[0]] is None]
+        for (db, _, _), handle in zip(missing, parallel_map(partial(self._make_extract, source), missing), strict=True):
+            found[db] = handle
+        return [found[db] for db in dbs]
 
     def cached_extracts(self) -> list[Handle]:
         """The newest complete extract of each release already in the store (no source access), oldest first."""

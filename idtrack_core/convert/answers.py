@@ -292,13 +292,20 @@ class AnswerTable:
         codes = values.indices.fill_null(-1).to_numpy()
         if col in _VOCABULARY_COLUMNS:
             return pd.Categorical.from_codes(codes, dtype=self._vocabularies[col], validate=False)
-        present = np.bincount(codes[codes >= 0], minlength=len(values.dictionary)) > 0
-        remap = np.cumsum(present) - 1
-        used = values.dictionary.take(pa.array(np.flatnonzero(present)))
-        dtype = pd.CategoricalDtype(pd.Index(used.to_numpy(zero_copy_only=False), dtype=object))
+        known = codes[codes >= 0]
+        if len(known) * 8 < len(values.dictionary):  # a few values of a large dictionary: sort them
+            used = np.unique(known)
+            remapped = np.searchsorted(used, known)
+        else:  # many: count over the dictionary
+            present = np.bincount(known, minlength=len(values.dictionary)) > 0
+            used = np.flatnonzero(present)
+            remapped = (np.cumsum(present) - 1)[known]
+        categories = values.dictionary.take(pa.array(used)).to_numpy(zero_copy_only=False)
         mapped = np.full(len(codes), -1, dtype=np.int64)
-        mapped[codes >= 0] = remap[codes[codes >= 0]]
-        return pd.Categorical.from_codes(mapped, dtype=dtype, validate=False)
+        mapped[codes >= 0] = remapped
+        return pd.Categorical.from_codes(
+            mapped, dtype=pd.CategoricalDtype(pd.Index(categories, dtype=object)), validate=False
+        )
 
 
 def _query_texts(queries: Sequence[object]) -> tuple[np.ndarray, pa.Array]:
