@@ -113,9 +113,10 @@ def answer_table(exact: pd.DataFrame, lower: pd.DataFrame) -> pa.Table:
     }
     rows = pa.array(np.r_[order, len(order)])  # hash order, then the row for unknown names
     for col in ANSWER_COLUMNS:
-        values = pa.concat_arrays([_arrow(exact[col]), _arrow(lower[col])])
-        unknown = pa.array([_UNKNOWN.get(col)], type=values.type)
-        columns[col] = _stored(col, pa.concat_arrays([values, unknown])).take(rows)
+        parts = [_arrow(exact[col]), _arrow(lower[col])]
+        parts.append(pa.array([_UNKNOWN.get(col)], type=parts[0].type))
+        columns[col] = _stored(col, parts).take(rows)
+        del parts
     metadata = {_HASH_KEYS_META: json.dumps(list(hash_keys(salt))).encode()}
     return pa.table(columns).replace_schema_metadata(metadata)
 
@@ -151,19 +152,20 @@ def _distinct_hashes(keys: pa.Array, is_lower: np.ndarray) -> tuple[int, np.ndar
     raise AssertionError("no collision-free hash keys among 1000 salts")
 
 
-def _stored(name: str, values: pa.Array) -> pa.Array:
-    """An answer column in its stored type: strings dictionary-encoded with a sorted dictionary and the
-    narrowest index type; ``tier`` int8, ``path_length`` int64, ``min_score`` float64."""
+def _stored(name: str, parts: list[pa.Array]) -> pa.Array:
+    """An answer column (given in parts, concatenated) in its stored type: strings dictionary-encoded with a sorted
+    dictionary and the narrowest index type; ``tier`` int8, ``path_length`` int64, ``min_score`` float64."""
     if name not in _STRING_COLUMNS:
         kinds = {"fallback": pa.bool_(), "tier": pa.int8(), "path_length": pa.int64(), "min_score": pa.float64()}
-        return values.cast(kinds[name])
-    encoded = values.dictionary_encode()
-    dictionary = encoded.dictionary
+        return pa.concat_arrays(parts).cast(kinds[name])
+    encoded = pa.chunked_array(parts).dictionary_encode()  # one dictionary for all parts, no concatenated copy
+    dictionary = encoded.chunk(0).dictionary
     by_value = pc.sort_indices(dictionary).to_numpy()
     rank = np.empty(len(dictionary), dtype=np.int64)
     rank[by_value] = np.arange(len(dictionary))
-    valid = encoded.indices.is_valid().to_numpy(zero_copy_only=False)
-    indices = rank[encoded.indices.fill_null(0).to_numpy()] if len(rank) else np.zeros(len(valid), np.int64)
+    codes = np.concatenate([c.indices.fill_null(-1).to_numpy() for c in encoded.chunks]).astype(np.int64)
+    valid = codes >= 0
+    indices = rank[np.maximum(codes, 0)] if len(rank) else np.zeros(len(codes), np.int64)
     index_type = np.int8 if len(rank) < 2**7 else np.int16 if len(rank) < 2**15 else np.int32
     return pa.DictionaryArray.from_arrays(
         pa.array(indices.astype(index_type), mask=~valid), dictionary.take(pa.array(by_value))

@@ -77,9 +77,12 @@ class ResolutionIndex:
         started = time.perf_counter()
         release = pa.default_memory_pool().release_unused  # give freed Arrow memory back between the steps
         resolver = Resolver(snap, target, names)
-        lowercased = resolver.lowercase_names()
         release()
         exact = resolver.resolve_rows(resolver.names.rows)
+        # a lower-cased key's starting rows are starting rows of its exact keys (the best rows of a union of keys
+        # are best in their own key): every start is memoized now, the bridges are not needed again
+        resolver.release_bridges()
+        lowercased = resolver.lowercase_names()
         release()
         lower = resolver.resolve_rows(lowercased.rows)
         t = resolver.target
@@ -130,8 +133,9 @@ class ResolutionIndex:
             queries = list(queries)
         return self.answers.lookup_arrow(queries)
 
-    def files(self, extra_manifest: dict[str, Any] | None = None) -> dict[str, bytes]:
-        """``answers.arrow`` and the manifest (``extra_manifest`` entries added to it, table checksum listed)."""
+    def files(self, extra_manifest: dict[str, Any] | None = None) -> dict[str, bytes | memoryview]:
+        """``answers.arrow`` (a view of the Arrow buffer, not a copy) and the manifest (``extra_manifest`` entries
+        added to it, table checksum listed)."""
         data = _ipc_bytes(self.table)
         info = {"file": ANSWERS_FILE, "rows": self.table.num_rows, "sha256": hashlib.sha256(data).hexdigest()}
         manifest = {**self.manifest, **(extra_manifest or {}), "tables": {"answers": info}}
@@ -158,13 +162,13 @@ class ResolutionIndex:
         return cls(table, manifest)
 
 
-def _ipc_bytes(table: pa.Table) -> bytes:
-    """An Arrow IPC file holding ``table`` as one uncompressed record batch."""
+def _ipc_bytes(table: pa.Table) -> memoryview:
+    """An Arrow IPC file holding ``table`` as one uncompressed record batch (a view of the Arrow buffer)."""
     sink = pa.BufferOutputStream()
     combined = table.combine_chunks()
     with pa.ipc.new_file(sink, combined.schema) as writer:
         writer.write_table(combined, max_chunksize=max(combined.num_rows, 1))
-    return sink.getvalue().to_pybytes()
+    return memoryview(sink.getvalue())
 
 
 def _read_ipc(url: str, storage_options: dict[str, Any]) -> pa.Table:

@@ -76,6 +76,7 @@ def key_answers(resolver: Resolver, rows: pd.DataFrame) -> pd.DataFrame:
     kid = rows["kid"].to_numpy()[chosen]
     obj = rows["obj"].to_numpy(dtype=np.int64)[chosen]
     start, u_obj, u_lo, u_hi = _distinct_starts(obj, lo, hi)
+    pa.default_memory_pool().release_unused()  # before the walks (and the bridge index) need memory
     answers = resolver.start_answers(u_obj, u_lo, u_hi)
     pools = resolver.strings
     heads = _group_starts(kid)  # the first chosen row of each key
@@ -90,7 +91,7 @@ def key_answers(resolver: Resolver, rows: pd.DataFrame) -> pd.DataFrame:
         "reason": pa.array(np.where(n_targets == 0, "no_conversion", None), type=pa.string()),
         "fallback": columns["fallback"],
         "tier": rows["tier"].to_numpy()[chosen[heads]].astype(np.int8),
-        "matched_node": _matched_nodes(_arrow(rows["node"]).take(pa.array(chosen)), kid, heads),
+        "matched_node": _matched_nodes(_arrow(rows["node"]), rows["node_id"].to_numpy(), chosen, kid),
         "path_length": pd.arrays.IntegerArray(
             np.maximum(columns["path_length"], 0).astype(np.int64), columns["path_length"] < 0
         ),
@@ -186,22 +187,22 @@ def _target_counts(pool: StringPool) -> np.ndarray:
     return np.where(pc.utf8_length(strings).to_numpy() == 0, 0, separators + 1)
 
 
-def _matched_nodes(node: pa.Array, kid: np.ndarray, heads: np.ndarray) -> pa.Array:
-    """Per key: its distinct nodes in row order, joined by ``;``."""
-    encoded = node.dictionary_encode()
-    pair = kid * len(encoded.dictionary) + encoded.indices.to_numpy().astype(np.int64)
-    del encoded
+def _matched_nodes(node: pa.Array, node_id: np.ndarray, chosen: np.ndarray, kid: np.ndarray) -> pa.Array:
+    """Per key: the distinct nodes of its chosen rows (``chosen``, with keys ``kid``) in row order, joined by ``;``."""
+    pair = kid * (int(node_id.max()) + 1) + node_id[chosen]
     by_pair = np.argsort(pair, kind="stable")
-    first = np.r_[True, pair[by_pair][1:] != pair[by_pair][:-1]]
-    order = np.sort(by_pair[first])  # the first row of each distinct (key, node), in row order
-    key_of = kid[order]
+    first_of_pair = np.sort(by_pair[np.r_[True, pair[by_pair][1:] != pair[by_pair][:-1]]])
+    del pair, by_pair
+    order = chosen[first_of_pair]  # the first row of each distinct (key, node), in row order
+    key_of = kid[first_of_pair]
     starts = _group_starts(key_of)
     counts = np.diff(np.r_[starts, len(order)])
     picked = node.take(pa.array(order[starts]))
     if not (counts > 1).any():
         return picked
     several = np.repeat(counts > 1, counts)  # rows of keys with several nodes
-    keys, joined = joined_per_key(key_of[several], np.asarray(node.take(pa.array(order[several])).to_pylist(), object))
+    texts = np.asarray(node.take(pa.array(order[several])).to_pylist(), dtype=object)
+    keys, joined = joined_per_key(key_of[several], texts)
     positions = np.arange(len(starts))
     positions[np.flatnonzero(counts > 1)] = len(starts) + np.arange(len(keys))
     return pa.concat_arrays([picked, pa.array(joined, type=pa.string())]).take(pa.array(positions))

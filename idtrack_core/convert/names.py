@@ -28,9 +28,9 @@ _LINK_COLUMNS = ("key", "tier", "obj", "first", "last", "source", "node")
 class NameTable:
     """Rows sorted by key: key, kid (integer code of the key, increasing with it), tier, obj, first, last
     (release numbers, float), source (database display name or ``ensembl``), node (how the match is
-    reported, e.g. ``HGNC Symbol/TP53``). Within a key, rows are ordered by tier, obj, first, then the order
-    in which they were made (Ensembl IDs, versioned IDs, accessions, labels, synonyms). Strings are
-    Arrow-backed (``string[pyarrow]``)."""
+    reported, e.g. ``HGNC Symbol/TP53``) and node_id (equal for equal nodes). Within a key, rows are ordered by
+    tier, obj, first, then the order in which they were made (Ensembl IDs, versioned IDs, accessions, labels,
+    synonyms). Strings are Arrow-backed (``string[pyarrow]``)."""
 
     rows: pd.DataFrame
 
@@ -69,7 +69,7 @@ class NameTable:
         table = pa.table(
             {
                 c: _strings(self.rows[c]) if c in ("key", "source", "node") else self.rows[c].to_numpy()
-                for c in _LINK_COLUMNS
+                for c in (*_LINK_COLUMNS, "node_id")
             }
         )
         table = table.set_column(0, "key", pc.utf8_lower(table["key"]))
@@ -131,6 +131,8 @@ def _keyed(table: pa.Table, distinct: bool) -> pd.DataFrame:
         rows = order[~repeat]
     rows = rows[np.lexsort((rows, first[rows], obj[rows], tier[rows], kid[rows]))]
     table = table.take(pa.array(rows))
+    if "node_id" not in table.column_names:
+        table = table.append_column("node_id", table["node"].combine_chunks().dictionary_encode().indices)
     return pd.DataFrame(
         {
             "key": pd.arrays.ArrowStringArray(plain(table["key"])),
@@ -138,6 +140,7 @@ def _keyed(table: pa.Table, distinct: bool) -> pd.DataFrame:
             **{c: table[c].to_numpy() for c in ("tier", "obj", "first", "last")},
             "source": pd.arrays.ArrowStringArray(plain(table["source"])),
             "node": pd.arrays.ArrowStringArray(plain(table["node"])),
+            "node_id": table["node_id"].to_numpy(),
         }
     )
 

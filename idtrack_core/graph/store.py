@@ -42,15 +42,23 @@ def read_snapshot(url: str, **storage_options: Any) -> Snapshot:
     for name, info in manifest["tables"].items():
         fs, path = storage.url_to_fs(storage.join(url, info["file"]), **storage_options)
         with fs.open(path, "rb") as f:
-            tables[name] = pq.read_table(f).to_pandas(types_mapper=_arrow_backed)
+            tables[name] = _frame(pq.read_table(f))
     tables["objects"]["obj"] = tables["objects"]["obj"].astype("int32")
     pa.default_memory_pool().release_unused()  # the Parquet pages read are freed: give them back
     log.info("snapshot %s loaded in %.2fs", storage.redact(url), time.perf_counter() - started)
     return Snapshot(tables, manifest)
 
 
-def _arrow_backed(dtype: pa.DataType) -> Any:
-    """Nullable pandas dtypes, strings backed by Arrow."""
-    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
-        return pd.StringDtype("pyarrow")
-    return storage.nullable_type(dtype)
+def _frame(table: pa.Table) -> pd.DataFrame:
+    """A snapshot table with the dtypes :func:`~idtrack_core.graph.build.build_snapshot` gives it: strings backed
+    by Arrow, integer columns without missing values as numpy integers of their stored width, the others nullable."""
+    columns = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            columns[name] = pd.arrays.ArrowStringArray(column.cast(pa.string()))
+        elif pa.types.is_integer(column.type) and column.null_count == 0:
+            columns[name] = column.to_numpy()
+        else:
+            mapped = storage.nullable_type(column.type)
+            columns[name] = mapped.__from_arrow__(column) if mapped is not None else column.to_pandas()
+    return pd.DataFrame(columns, columns=table.column_names)
