@@ -208,7 +208,7 @@ def w_index_load(spec: dict[str, Any]) -> dict[str, Any]:
         "seconds": t_read.seconds + t_hash.seconds,
         "read_seconds": t_read.seconds,
         "hash_seconds": t_hash.seconds,
-        "rows": index.table.num_rows,
+        "rows": index.keys.num_rows,
     }
 
 
@@ -291,14 +291,14 @@ def answer_dict(index: Any) -> tuple[dict[str, tuple], tuple]:
     """The baseline's plain ``dict``: exact keys, then lower-cased keys not already present, each mapped to its
     answer tuple (category, target_ids, ensembl_genes, reason, fallback); and the answer for unknown names."""
     t = index.table
-    keys, lower = t["key"].to_pylist(), t["lower"].to_pylist()
+    keys, lower, rows = (index.keys[c].to_pylist() for c in ("key", "lower", "row"))
     columns = [t[c].to_pylist() for c in ("category", "target_ids", "ensembl_genes", "reason", "fallback")]
     answers = list(zip(*columns, strict=True))
     answer_of: dict[str, tuple] = {}
     for wanted in (False, True):
-        for key, is_lower, answer in zip(keys[:-1], lower[:-1], answers[:-1], strict=True):
+        for key, is_lower, row in zip(keys, lower, rows, strict=True):
             if is_lower == wanted and key not in answer_of:
-                answer_of[key] = answer
+                answer_of[key] = answers[row]
     return answer_of, answers[-1]
 
 

@@ -11,17 +11,19 @@ import pytest
 
 from idtrack_core.cli.args import csv_bytes
 from idtrack_core.convert import RESULT_COLUMNS, ResolutionIndex
-from idtrack_core.convert.answers import _MATCH_CATEGORIES, _STRIP, AnswerTable, hash_keys, key_hashes
+from idtrack_core.convert.answers import _MATCH_CATEGORIES, _STRIP, AnswerTable, AnswerTables, hash_keys, key_hashes
 from idtrack_core.convert.names import TIER_ENSEMBL, TIER_SYNONYM
 
 _STRINGS = ("category", "target_ids", "ensembl_genes", "reason", "matched_node", "bridge", "bridge_via")
 
 
 # ----------------------------------------------------------------------- the previous lookup, as a reference
-def legacy_table(answers: pa.Table) -> pd.DataFrame:
-    """The previous index layout: exact keys, then lower-cased keys, then the unknown row; categorical strings."""
-    table = answers.to_pandas()
-    body, unknown = table.iloc[:-1], table.iloc[-1:]
+def legacy_table(index: ResolutionIndex) -> pd.DataFrame:
+    """The previous index layout: one row per key with its answer (exact keys, then lower-cased keys), then the
+    unknown row; categorical strings."""
+    keys, answers = index.keys.to_pandas(), index.table.to_pandas()
+    body = pd.concat([keys[["key", "lower"]], answers.iloc[keys["row"].to_numpy()].reset_index(drop=True)], axis=1)
+    unknown = answers.iloc[-1:].assign(key="", lower=True)
     table = pd.concat([body[~body["lower"]], body[body["lower"]], unknown], ignore_index=True)
     for col in _STRINGS:
         table[col] = table[col].astype(object).astype("category")
@@ -81,10 +83,10 @@ def mixed_queries(human_hgnc_index: ResolutionIndex) -> list[str]:
     """Exact names of every kind, then the same names lower-cased, upper-cased, with unknown version suffixes,
     synonyms, junk and edge cases."""
     rng = np.random.default_rng(12)
-    t = human_hgnc_index.table
-    keys = t.column("key").to_numpy(zero_copy_only=False)[:-1]
-    exact = keys[~t.column("lower").to_numpy(zero_copy_only=False)[:-1]]
-    tier = t.column("tier").to_numpy()[:-1]
+    k = human_hgnc_index.keys
+    keys = k.column("key").to_numpy(zero_copy_only=False)
+    exact = keys[~k.column("lower").to_numpy(zero_copy_only=False)]
+    tier = human_hgnc_index.table.column("tier").to_numpy()[k.column("row").to_numpy()]
     synonyms = keys[tier == TIER_SYNONYM]
     genes = exact[np.char.startswith(exact.astype(str), "ENSG")]
     names = rng.choice(exact, 3000)
@@ -109,7 +111,7 @@ def test_lookup_equals_the_previous_lookup_on_the_human_index(human_hgnc_index, 
     human_hgnc_index.write(str(tmp_path / "index"))
     mapped = ResolutionIndex.read(str(tmp_path / "index"))  # memory-mapped
     new = mapped.lookup(mixed_queries)
-    old = LegacyAnswers(legacy_table(human_hgnc_index.table)).lookup(mixed_queries)
+    old = LegacyAnswers(legacy_table(human_hgnc_index)).lookup(mixed_queries)
     assert list(new.columns) == list(old.columns) == RESULT_COLUMNS
     for col in RESULT_COLUMNS:
         a, b = new[col], old[col]
@@ -128,11 +130,12 @@ def test_lookup_equals_the_previous_lookup_on_the_human_index(human_hgnc_index, 
 
 def test_a_hash_hit_with_another_key_is_a_miss(human_hgnc_index):
     """Hashes only find candidates: the stored key must equal the query (here a key is replaced, its hash kept)."""
-    t = human_hgnc_index.table
-    row = int(np.flatnonzero(t.column("key").to_numpy(zero_copy_only=False) == "TP53")[0])
-    keys = t.column("key").to_pylist()
+    k = human_hgnc_index.keys
+    row = int(np.flatnonzero(k.column("key").to_numpy(zero_copy_only=False) == "TP53")[0])
+    keys = k.column("key").to_pylist()
     keys[row] = "TP53-NOT"
-    answers = AnswerTable(t.set_column(t.schema.get_field_index("key"), "key", pa.array(keys)))
+    changed = k.set_column(k.schema.get_field_index("key"), "key", pa.array(keys))
+    answers = AnswerTable(AnswerTables(changed, human_hgnc_index.table))
     before = human_hgnc_index.lookup(["TP53", "MDM2"])
     after = answers.lookup(["TP53", "MDM2"])
     assert before["match"].astype(str).tolist() == ["exact", "exact"]
@@ -140,29 +143,39 @@ def test_a_hash_hit_with_another_key_is_a_miss(human_hgnc_index):
     assert after.loc[0, "match"] == "case_insensitive"  # found through its lower-cased key instead
 
 
+def test_unknown_names_only(human_hgnc_index):
+    result = human_hgnc_index.lookup(["NOT_A_GENE", "ALSO_NOT"])
+    assert result["reason"].astype(str).tolist() == ["no_corresponding"] * 2
+    assert list(result["matched_node"].cat.categories) == [] and result["match"].isna().all()
+    assert list(result["category"].cat.categories) == ["1:0", "1:1", "1:n"]
+
+
 def test_hash_keys_and_stored_hashes(human_hgnc_index):
-    t = human_hgnc_index.table
-    hashes = t.column("hash").to_numpy()[:-1]
+    k = human_hgnc_index.keys
+    hashes = k.column("hash").to_numpy()
     assert (np.diff(hashes.astype(np.float64)) >= 0).all() and len(np.unique(hashes)) == len(hashes)
     exact, lower = hash_keys(0)
     assert len(exact) == len(lower) == 16 and exact != lower != hash_keys(1)[1]
-    keys = t.column("key").to_numpy(zero_copy_only=False)[:10]
-    is_lower = t.column("lower").to_numpy(zero_copy_only=False)[:10]
-    salt_keys = dict(zip((False, True), AnswerTable(t).hash_keys, strict=True))
+    keys = k.column("key").to_numpy(zero_copy_only=False)[:10]
+    is_lower = k.column("lower").to_numpy(zero_copy_only=False)[:10]
+    salt_keys = dict(zip((False, True), human_hgnc_index.answers.hash_keys, strict=True))
     expected = [
         key_hashes(np.array([k], dtype=object), salt_keys[bool(low)])[0] for k, low in zip(keys, is_lower, strict=True)
     ]
     assert list(hashes[:10]) == expected
 
 
-def test_index_on_disk_is_one_arrow_file_and_opens_without_reading_it(human_hgnc_index, tmp_path):
+def test_index_on_disk_is_two_arrow_files_opened_without_reading_them(human_hgnc_index, tmp_path):
     manifest = human_hgnc_index.write(str(tmp_path / "index"))
-    assert manifest["format_version"] == 2 and manifest["tables"]["answers"]["file"] == "answers.arrow"
-    assert sorted(p.name for p in (tmp_path / "index").iterdir()) == ["answers.arrow", "manifest.json"]
+    assert manifest["format_version"] == 2 and manifest["tables"]["keys"]["file"] == "keys.arrow"
+    assert sorted(p.name for p in (tmp_path / "index").iterdir()) == ["answers.arrow", "keys.arrow", "manifest.json"]
     allocated = pa.total_allocated_bytes()
     mapped = ResolutionIndex.read(str(tmp_path / "index"))
-    assert pa.total_allocated_bytes() - allocated < 2**20  # the table is mapped, not copied into Arrow's memory
-    assert mapped.table.equals(human_hgnc_index.table)
+    assert pa.total_allocated_bytes() - allocated < 2**20  # the tables are mapped, not copied into Arrow's memory
+    assert mapped.table.equals(human_hgnc_index.table) and mapped.keys.equals(human_hgnc_index.keys)
+    rows = manifest["rows"]
+    assert rows["exact"] + rows["lower"] == mapped.keys.num_rows and rows["answers"] + 1 == mapped.table.num_rows
+    assert rows["answers"] - rows["exact"] < 1000  # a lower-cased key standing for one exact key shares its row
 
 
 def test_csv_of_the_arrow_answer_is_pandas_csv(human_hgnc_index, mixed_queries):

@@ -8,23 +8,26 @@ A lookup of a batch of queries tries, in order:
 4. lower-cased, version stripped;
 5. otherwise 1:0 ``no_corresponding``.
 
-Layout of an answer table (an Arrow table, memory-mapped from the resolution index's ``answers.arrow``): one row
-per exact key and one per lower-cased key (``lower``), sorted by ``hash`` — a 64-bit SipHash of the key's UTF-8
-bytes (``pandas.util.hash_array``), keyed differently for the two key spaces so that both live in one sorted
-array; no two rows share a hash (the hash keys are re-drawn at build time until they do not). The last row is the
-answer for unknown names and takes no part in the search. String answer columns are dictionary-encoded with
-sorted dictionaries.
+Layout (two Arrow tables, memory-mapped from the resolution index's ``keys.arrow`` and ``answers.arrow``):
 
-A batch is answered without materializing the table: the queries are hashed, found by binary search in the
+- *keys*: one row per exact key and one per lower-cased key (``lower``), sorted by ``hash`` — a 64-bit SipHash of
+  the key's UTF-8 bytes (``pandas.util.hash_array``), keyed differently for the two key spaces so that both live in
+  one sorted array; no two rows share a hash (the hash keys are re-drawn at build time until they do not). ``row``
+  is the key's answer;
+- *answers*: one row per answer (a lower-cased key that stands for a single exact key shares that key's row); the
+  last row is the answer for unknown names. String columns are dictionary-encoded with sorted dictionaries.
+
+A batch is answered without materializing the tables: the queries are hashed, found by binary search in the
 ``hash`` column, checked against the stored keys (so a hash collision with an unknown name cannot give a false
-hit), and only the rows found are taken. Queries that miss get their version-stripped and lower-cased candidates
-computed in Arrow and are resolved in one more hash + search pass over all candidates at once.
+hit), and only the answer rows found are taken. Queries that miss get their version-stripped and lower-cased
+candidates computed in Arrow and are resolved in one more hash + search pass over all candidates at once.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -62,7 +65,7 @@ ANSWER_COLUMNS = [
     "bridge",
     "bridge_via",
 ]
-"""Columns of the per-key answer frames :func:`answer_table` takes (indexed by key)."""
+"""Columns of the per-key answer frames :func:`answer_tables` takes (indexed by key)."""
 
 _STRIP = r"\.\d+$"  # an unknown version suffix
 _MATCH_KINDS = ["exact", "version_stripped", "case_insensitive", "case_insensitive_version_stripped"]
@@ -99,26 +102,43 @@ def key_hashes(keys: np.ndarray, hash_key: str) -> np.ndarray:
         return pd.util.hash_array(keys.astype(str), encoding="utf8", hash_key=hash_key, categorize=False)
 
 
-def answer_table(exact: pd.DataFrame, lower: pd.DataFrame) -> pa.Table:
-    """One Arrow answer table (see module docstring) from per-key answer frames indexed by key (exact keys
-    and lower-cased keys), each with :data:`ANSWER_COLUMNS` (as :func:`~idtrack_core.convert.keys.key_answers`
-    makes them)."""
-    keys = pa.concat_arrays([_arrow(exact.index), _arrow(lower.index)])
-    is_lower = np.r_[np.zeros(len(exact), dtype=bool), np.ones(len(lower), dtype=bool)]
+@dataclass(frozen=True)
+class AnswerTables:
+    """The two tables of the layout above: hash-sorted ``keys`` and their ``answers``."""
+
+    keys: pa.Table
+    answers: pa.Table
+
+
+def answer_tables(
+    exact: pd.DataFrame, lower: pd.DataFrame, aliases: tuple[pa.Array, np.ndarray] | None = None
+) -> AnswerTables:
+    """The answer tables (see module docstring) from per-key answer frames indexed by key, each with
+    :data:`ANSWER_COLUMNS` (as :func:`~idtrack_core.convert.keys.key_answers` makes them): exact keys, lower-cased
+    keys, and ``aliases``: lower-cased keys that answer like an exact key (their keys, and that key's position in
+    ``exact``)."""
+    alias_keys, alias_rows = aliases if aliases is not None else (pa.array([], pa.string()), np.zeros(0, np.int64))
+    keys = pa.concat_arrays([_arrow(exact.index), _arrow(lower.index), alias_keys.cast(pa.string())])
+    n_exact, n_lower = len(exact), len(lower)
+    is_lower = np.r_[np.zeros(n_exact, dtype=bool), np.ones(n_lower + len(alias_keys), dtype=bool)]
+    rows = np.r_[np.arange(n_exact + n_lower), alias_rows].astype(np.int32)
     salt, hashes, order = _distinct_hashes(keys, is_lower)
-    columns: dict[str, pa.Array] = {
-        "hash": pa.array(np.r_[hashes[order], np.uint64(0)]),
-        "key": pa.concat_arrays([keys.take(pa.array(order)), pa.array([""])]),
-        "lower": pa.array(np.r_[is_lower[order], True]),
-    }
-    rows = pa.array(np.r_[order, len(order)])  # hash order, then the row for unknown names
+    key_table = pa.table(
+        {
+            "hash": pa.array(hashes[order]),
+            "key": keys.take(pa.array(order)),
+            "lower": pa.array(is_lower[order]),
+            "row": pa.array(rows[order]),
+        }
+    )
+    metadata = {_HASH_KEYS_META: json.dumps(list(hash_keys(salt))).encode()}
+    answers = {}
     for col in ANSWER_COLUMNS:
         parts = [_arrow(exact[col]), _arrow(lower[col])]
         parts.append(pa.array([_UNKNOWN.get(col)], type=parts[0].type))
-        columns[col] = _stored(col, parts).take(rows)
+        answers[col] = _stored(col, parts)
         del parts
-    metadata = {_HASH_KEYS_META: json.dumps(list(hash_keys(salt))).encode()}
-    return pa.table(columns).replace_schema_metadata(metadata)
+    return AnswerTables(key_table.replace_schema_metadata(metadata), pa.table(answers))
 
 
 _UNKNOWN = {"category": "1:0", "target_ids": "", "ensembl_genes": "", "reason": "no_corresponding", "fallback": False}
@@ -173,46 +193,44 @@ def _stored(name: str, parts: list[pa.Array]) -> pa.Array:
 
 
 class AnswerTable:
-    """Vectorized lookups in an Arrow answer table (in memory or memory-mapped; see module docstring)."""
+    """Vectorized lookups in answer tables (in memory or memory-mapped; see module docstring)."""
 
-    def __init__(self, table: pa.Table) -> None:
-        self.table = table.combine_chunks() if any(c.num_chunks > 1 for c in table.columns) else table
-        self.searchable = self.table.num_rows - 1  # the last row answers unknown names
-        self.hash_keys = tuple(json.loads(self.table.schema.metadata[_HASH_KEYS_META]))
-        self._hashes = self._chunk("hash").to_numpy()[: self.searchable]
-        self._keys = self._chunk("key")
-
-    def _chunk(self, name: str) -> pa.Array:
-        column = self.table.column(name)
-        return column.chunk(0) if column.num_chunks else pa.array([], type=column.type)
+    def __init__(self, tables: AnswerTables) -> None:
+        self.keys = _one_chunk(tables.keys)
+        self.table = _one_chunk(tables.answers)
+        self.unknown_row = self.table.num_rows - 1
+        self.hash_keys = tuple(json.loads(self.keys.schema.metadata[_HASH_KEYS_META]))
+        self._hashes = _chunk_of(self.keys, "hash").to_numpy()
+        self._keys = _chunk_of(self.keys, "key")
+        self._rows = _chunk_of(self.keys, "row").to_numpy()
 
     @cached_property
     def _tier(self) -> np.ndarray:
-        return self._chunk("tier").to_numpy()
+        return _chunk_of(self.table, "tier").to_numpy()
 
     @cached_property
     def _lower(self) -> np.ndarray:
-        return self._chunk("lower").to_numpy(zero_copy_only=False)
+        return _chunk_of(self.keys, "lower").to_numpy(zero_copy_only=False)
 
     @cached_property
     def _vocabularies(self) -> dict[str, pd.CategoricalDtype]:
-        return {c: pd.CategoricalDtype(self._chunk(c).dictionary.to_pandas()) for c in _VOCABULARY_COLUMNS}
+        return {c: pd.CategoricalDtype(_chunk_of(self.table, c).dictionary.to_pandas()) for c in _VOCABULARY_COLUMNS}
 
     def _find(self, hashes: np.ndarray, keys: pa.Array, lower: np.ndarray) -> np.ndarray:
-        """Row of each key (in the key space ``lower`` says), or -1."""
-        if not len(hashes) or not self.searchable:
+        """Answer row of each key (in the key space ``lower`` says), or -1."""
+        if not len(hashes) or not len(self._hashes):
             return np.full(len(hashes), -1, dtype=np.int64)
         # needles in order of their top 16 bits (a radix sort) walk the sorted hashes cache-friendly
         order = np.argsort((hashes >> np.uint64(48)).astype(np.uint16), kind="stable")
         found = np.empty(len(hashes), dtype=np.int64)
         found[order] = np.searchsorted(self._hashes, hashes[order])
-        np.minimum(found, self.searchable - 1, out=found)
+        np.minimum(found, len(self._hashes) - 1, out=found)
         same_key = pc.equal(self._keys.take(pa.array(found)), keys).to_numpy(zero_copy_only=False)
         hit = (self._hashes[found] == hashes) & (self._lower[found] == lower) & same_key
-        return np.where(hit, found, -1)
+        return np.where(hit, self._rows[found], -1)
 
     def positions(self, queries: np.ndarray, text: pa.Array | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Row of each query (the unknown row when unmatched) and how it matched (-1: not at all).
+        """Answer row of each query (the unknown row when unmatched) and how it matched (-1: not at all).
 
         ``queries`` is an object array of strings; ``text`` the same as an Arrow array when already made."""
         exact_key, _ = self.hash_keys
@@ -224,7 +242,7 @@ class AnswerTable:
             rows, codes = self._resolve_misses(text.take(pa.array(missing)))
             found = rows >= 0
             pos[missing[found]], how[missing[found]] = rows[found], codes[found]
-        pos[pos < 0] = self.searchable
+        pos[pos < 0] = self.unknown_row
         return pos, how
 
     def _resolve_misses(self, missed: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -329,6 +347,10 @@ def _chunk_of(table: pa.Table, name: str) -> pa.Array:
     return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
 
 
+def _one_chunk(table: pa.Table) -> pa.Table:
+    return table.combine_chunks() if any(c.num_chunks > 1 for c in table.columns) else table
+
+
 def lookup(exact: pd.DataFrame, lower: pd.DataFrame, queries: Sequence[str]) -> pd.DataFrame:
     """Answer ``queries`` from per-key answer frames (indexed by key, with :data:`ANSWER_COLUMNS`), in order."""
-    return AnswerTable(answer_table(exact, lower)).lookup(list(queries))
+    return AnswerTable(answer_tables(exact, lower)).lookup(list(queries))

@@ -1,12 +1,14 @@
 """Resolution index: the precomputed answer for every name a snapshot knows (DESIGN §5).
 
-For one (snapshot, :class:`ConversionTarget`) the index holds one answer row per exact name and one per
-lower-cased name (:mod:`.answers`); a batch conversion is a vectorized lookup in that table.
+For one (snapshot, :class:`ConversionTarget`) the index holds the answer of every exact name and of every
+lower-cased name (:mod:`.answers`); a batch conversion is a vectorized lookup in it.
 
-On disk (format 2) the table is ``answers.arrow``, an uncompressed Arrow IPC file with one record batch, plus
-``manifest.json``. A local index is memory-mapped when read: opening it costs the manifest and the file's footer,
-and a lookup touches only the pages of the rows it needs (a 60k-name batch of the human index reads a few MB of its
-~60 MB), so a warm ``convert`` does not pay for loading the 1.28 M-row table.
+On disk (format 2): ``keys.arrow`` (every key, sorted by hash, with its answer row) and ``answers.arrow`` (the
+answers), uncompressed Arrow IPC files of one record batch each, plus ``manifest.json``. A lower-cased name that
+stands for a single exact name shares that name's answer row, so the answers are little more than one per exact
+name. A local index is memory-mapped when read: opening it costs the manifest and the files' footers, and a lookup
+touches only the pages of the keys and rows it needs, so a warm ``convert`` does not pay for loading the 1.28 M
+keys of the human index.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 
 from idtrack_core import __version__, storage
-from idtrack_core.convert.answers import AnswerTable
+from idtrack_core.convert.answers import AnswerTable, AnswerTables
 from idtrack_core.convert.target import ConversionTarget
 
 if TYPE_CHECKING:
@@ -35,7 +37,6 @@ log = logging.getLogger(__name__)
 INDEX_FORMAT_VERSION = 2
 INDEX_CODE_VERSION = f"resolution-index-{INDEX_FORMAT_VERSION}.1"
 """Changes whenever the index built for the same snapshot and target would differ (part of its version id)."""
-ANSWERS_FILE = "answers.arrow"
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,12 +45,16 @@ class ResolutionIndex:
 
     Attributes
     ----------
+    keys
+        Every exact and lower-cased key, sorted by hash, with its answer row (Arrow; memory-mapped when read from
+        a local folder): see :mod:`.answers`.
     table
-        The answer table (Arrow; memory-mapped when read from a local folder): see :mod:`.answers`.
+        The answers (Arrow; memory-mapped when read from a local folder); the last row answers unknown names.
     manifest
         Target, snapshot hash, row and category counts, producer.
     """
 
+    keys: pa.Table = field(repr=False)
     table: pa.Table = field(repr=False)
     manifest: dict[str, Any] = field(repr=False)
 
@@ -71,7 +76,8 @@ class ResolutionIndex:
         ResolutionIndex
             The index, in memory (publish it with :meth:`write` or :meth:`files`).
         """
-        from idtrack_core.convert.answers import answer_table
+        from idtrack_core.convert.answers import answer_tables
+        from idtrack_core.convert.keys import lowercased_key_answers
         from idtrack_core.convert.resolve import Resolver  # the graph search is not needed to read an index
 
         started = time.perf_counter()
@@ -84,9 +90,10 @@ class ResolutionIndex:
         resolver.release_bridges()
         lowercased = resolver.lowercase_names()
         release()
-        lower = resolver.resolve_rows(lowercased.rows)
+        exact_kids = np.unique(resolver.names.rows["kid"].to_numpy())
+        lower, aliases = lowercased_key_answers(resolver, lowercased.rows, exact, exact_kids)
         t = resolver.target
-        del resolver, lowercased  # the answers are all the table needs
+        del resolver, lowercased  # the answers are all the tables need
         release()
         manifest = {
             "format_version": INDEX_FORMAT_VERSION,
@@ -100,11 +107,12 @@ class ResolutionIndex:
             "strategy": t.strategy,
             "target_field": t.target_field,
             "source_databases": list(t.source_databases) if t.source_databases else None,
-            "rows": {"exact": len(exact), "lower": len(lower)},
+            "rows": {"exact": len(exact), "lower": len(lower) + len(aliases[0]), "answers": len(exact) + len(lower)},
             "categories": {k: int(v) for k, v in exact["category"].value_counts().sort_index().items()},
         }
         log.info("resolution index %s built in %.1fs (%d names)", t.key, time.perf_counter() - started, len(exact))
-        return cls(answer_table(exact, lower), manifest)
+        tables = answer_tables(exact, lower, aliases)
+        return cls(tables.keys, tables.answers, manifest)
 
     @property
     def target(self) -> ConversionTarget:
@@ -117,8 +125,8 @@ class ResolutionIndex:
 
     @cached_property
     def answers(self) -> AnswerTable:
-        """The lookup structure over :attr:`table`."""
-        return AnswerTable(self.table)
+        """The lookup structure over :attr:`keys` and :attr:`table`."""
+        return AnswerTable(AnswerTables(self.keys, self.table))
 
     def lookup(self, queries: Iterable[str]) -> pd.DataFrame:
         """Convert a batch of names: one row per query, in order, with ``RESULT_COLUMNS`` (see :mod:`.answers`)."""
@@ -134,15 +142,18 @@ class ResolutionIndex:
         return self.answers.lookup_arrow(queries)
 
     def files(self, extra_manifest: dict[str, Any] | None = None) -> dict[str, bytes | memoryview]:
-        """``answers.arrow`` (a view of the Arrow buffer, not a copy) and the manifest (``extra_manifest`` entries
-        added to it, table checksum listed)."""
-        data = _ipc_bytes(self.table)
-        info = {"file": ANSWERS_FILE, "rows": self.table.num_rows, "sha256": hashlib.sha256(data).hexdigest()}
-        manifest = {**self.manifest, **(extra_manifest or {}), "tables": {"answers": info}}
-        return {ANSWERS_FILE: data, storage.MANIFEST: storage.json_bytes(manifest)}
+        """``keys.arrow``, ``answers.arrow`` (views of the Arrow buffers, not copies) and the manifest
+        (``extra_manifest`` entries added to it, tables' checksums listed)."""
+        files: dict[str, bytes | memoryview] = {}
+        info = {}
+        for name, table in (("keys", self.keys), ("answers", self.table)):
+            data = files[f"{name}.arrow"] = _ipc_bytes(table)
+            info[name] = {"file": f"{name}.arrow", "rows": table.num_rows, "sha256": hashlib.sha256(data).hexdigest()}
+        manifest = {**self.manifest, **(extra_manifest or {}), "tables": info}
+        return {**files, storage.MANIFEST: storage.json_bytes(manifest)}
 
     def write(self, url: str, **storage_options: Any) -> dict[str, Any]:
-        """Publish the index (``answers.arrow`` + manifest) atomically; return the manifest."""
+        """Publish the index (``keys.arrow``, ``answers.arrow`` + manifest) atomically; return the manifest."""
         storage.publish_dir(url, self.files(), **storage_options)
         return storage.read_json(storage.join(url, storage.MANIFEST), **storage_options)
 
@@ -157,9 +168,12 @@ class ResolutionIndex:
         """
         started = time.perf_counter()
         manifest = storage.read_manifest(url, "resolution index", INDEX_FORMAT_VERSION, **storage_options)
-        table = _read_ipc(storage.join(url, manifest["tables"]["answers"]["file"]), storage_options)
+        keys, table = (
+            _read_ipc(storage.join(url, manifest["tables"][name]["file"]), storage_options)
+            for name in ("keys", "answers")
+        )
         log.info("resolution index opened in %.3fs", time.perf_counter() - started)
-        return cls(table, manifest)
+        return cls(keys, table, manifest)
 
 
 def _ipc_bytes(table: pa.Table) -> memoryview:

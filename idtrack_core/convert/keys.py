@@ -108,6 +108,25 @@ def key_answers(resolver: Resolver, rows: pd.DataFrame) -> pd.DataFrame:
     )[_OUTPUT]
 
 
+def lowercased_key_answers(
+    resolver: Resolver, lowercased: pd.DataFrame, exact: pd.DataFrame, exact_kids: np.ndarray
+) -> tuple[pd.DataFrame, tuple[pa.Array, np.ndarray]]:
+    """Answers of lower-cased keys. A lower-cased key that stands for a single exact key has that key's rows, in
+    the same order, hence its answer: it becomes an alias of the exact key's row (``exact`` answers the keys
+    ``exact_kids``, in order). Only lower-cased keys that merge several exact keys are resolved.
+
+    Returns the answers of the merged keys and the aliases (lower-cased keys, positions in ``exact``)."""
+    kid, exact_kid = lowercased["kid"].to_numpy(), lowercased["exact_kid"].to_numpy()
+    heads = _group_starts(kid)
+    single = np.minimum.reduceat(exact_kid, heads) == np.maximum.reduceat(exact_kid, heads)
+    merged = lowercased[~np.repeat(single, np.diff(np.r_[heads, len(kid)]))]
+    aliases = (
+        _arrow(lowercased["key"]).take(pa.array(heads[single])),
+        np.searchsorted(exact_kids, exact_kid[heads[single]]),
+    )
+    return key_answers(resolver, merged), aliases
+
+
 def _empty_answers() -> pd.DataFrame:
     strings = {c: pd.array([], dtype=pd.StringDtype("pyarrow")) for c in _OUTPUT}
     typed = {"fallback": np.zeros(0, bool), "tier": np.zeros(0, np.int8)}

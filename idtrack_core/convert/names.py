@@ -65,7 +65,7 @@ class NameTable:
 
     def lowercased(self) -> NameTable:
         """The same links under lower-cased keys (for case-insensitive matching); rows of one lower-cased key keep
-        the order of their exact keys."""
+        the order of their exact keys, whose codes they carry as ``exact_kid``."""
         table = pa.table(
             {
                 c: _strings(self.rows[c]) if c in ("key", "source", "node") else self.rows[c].to_numpy()
@@ -73,7 +73,7 @@ class NameTable:
             }
         )
         table = table.set_column(0, "key", pc.utf8_lower(table["key"]))
-        return NameTable(_keyed(table, distinct=False))
+        return NameTable(_keyed(table.append_column("exact_kid", pa.array(self.rows["kid"].to_numpy())), False))
 
 
 def _strings(column: pd.Series) -> pa.Array:
@@ -141,6 +141,7 @@ def _keyed(table: pa.Table, distinct: bool) -> pd.DataFrame:
             "source": pd.arrays.ArrowStringArray(plain(table["source"])),
             "node": pd.arrays.ArrowStringArray(plain(table["node"])),
             "node_id": table["node_id"].to_numpy(),
+            **({"exact_kid": table["exact_kid"].to_numpy()} if "exact_kid" in table.column_names else {}),
         }
     )
 
