@@ -85,15 +85,9 @@ class ResolutionIndex:
         resolver = Resolver(snap, target, names)
         release()
         exact = resolver.resolve_rows(resolver.names.rows)
-        # a lower-cased key's starting rows are starting rows of its exact keys (the best rows of a union of keys
-        # are best in their own key): every start is memoized now, the bridges are not needed again
-        resolver.release_bridges()
-        lowercased = resolver.lowercase_names()
-        release()
-        exact_kids = np.unique(resolver.names.rows["kid"].to_numpy())
-        lower, aliases = lowercased_key_answers(resolver, lowercased.rows, exact, exact_kids)
+        lower, aliases = lowercased_key_answers(resolver, resolver.names)
         t = resolver.target
-        del resolver, lowercased  # the answers are all the tables need
+        del resolver  # the answers are all the tables need
         release()
         manifest = {
             "format_version": INDEX_FORMAT_VERSION,

@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from idtrack_core.convert.names import TIER_ENSEMBL
+from idtrack_core.convert.names import TIER_ENSEMBL, NameTable
 from idtrack_core.convert.starts import StartAnswers, StringPool, joined_per_key, merge_answers
 
 if TYPE_CHECKING:
@@ -108,23 +108,24 @@ def key_answers(resolver: Resolver, rows: pd.DataFrame) -> pd.DataFrame:
     )[_OUTPUT]
 
 
-def lowercased_key_answers(
-    resolver: Resolver, lowercased: pd.DataFrame, exact: pd.DataFrame, exact_kids: np.ndarray
-) -> tuple[pd.DataFrame, tuple[pa.Array, np.ndarray]]:
-    """Answers of lower-cased keys. A lower-cased key that stands for a single exact key has that key's rows, in
-    the same order, hence its answer: it becomes an alias of the exact key's row (``exact`` answers the keys
-    ``exact_kids``, in order). Only lower-cased keys that merge several exact keys are resolved.
+def lowercased_key_answers(resolver: Resolver, names: NameTable) -> tuple[pd.DataFrame, tuple[pa.Array, np.ndarray]]:
+    """Answers of the lower-cased keys of ``names`` (whose exact keys :func:`key_answers` answered in key order).
 
-    Returns the answers of the merged keys and the aliases (lower-cased keys, positions in ``exact``)."""
-    kid, exact_kid = lowercased["kid"].to_numpy(), lowercased["exact_kid"].to_numpy()
+    A lower-cased key that stands for a single exact key has that key's rows, in the same order, hence its answer:
+    it becomes an alias of the exact key's answer. Only lower-cased keys that merge several exact keys (a few
+    hundred in the human snapshot) are resolved.
+
+    Returns the answers of the merged keys and the aliases (lower-cased keys, positions among the exact keys).
+    """
+    kid = names.rows["kid"].to_numpy()
     heads = _group_starts(kid)
-    single = np.minimum.reduceat(exact_kid, heads) == np.maximum.reduceat(exact_kid, heads)
-    merged = lowercased[~np.repeat(single, np.diff(np.r_[heads, len(kid)]))]
-    aliases = (
-        _arrow(lowercased["key"]).take(pa.array(heads[single])),
-        np.searchsorted(exact_kids, exact_kid[heads[single]]),
-    )
-    return key_answers(resolver, merged), aliases
+    lowered = pc.utf8_lower(_arrow(names.rows["key"]).take(pa.array(heads)))
+    encoded = lowered.dictionary_encode()
+    group = encoded.indices.to_numpy()
+    single = np.bincount(group, minlength=len(encoded.dictionary))[group] == 1
+    aliases = (lowered.filter(pa.array(single)), np.flatnonzero(single))
+    merged = np.isin(kid, kid[heads[~single]])
+    return key_answers(resolver, NameTable(names.rows[merged].reset_index(drop=True)).lowercased().rows), aliases
 
 
 def _empty_answers() -> pd.DataFrame:

@@ -64,11 +64,6 @@ class Resolver:
         self._lowercase: NameTable | None = None
         self._start_memo: dict[tuple[int, float, float], Answer] = {}
 
-    def release_bridges(self) -> None:
-        """Free the bridge index (about 170 MB for the human snapshot); it is rebuilt if a later walk needs it.
-        Answers found so far stay memoized."""
-        self._bridges = None
-
     # ------------------------------------------------------------------ final hop
     def _final_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per object alive at the target: its gene ID, its target IDs (``;``-joined) and the fallback flag."""
