@@ -3,8 +3,9 @@
 Measures, each in a fresh process (wall time, peak RSS via ``os.wait4``; the fastest of ``--repeat`` runs is
 reported with the largest peak RSS seen):
 
-* ours: ``idtrack_core.ensembl.extract_release(source, species, assembly, release)`` then ``write_extract`` to a
-  temporary folder;
+* ours: ``idtrack_core.ensembl.extract_release(source, species, assembly, release, history=...)`` then
+  ``write_extract`` to a temporary folder (``--history all``, the default, reads the whole ``stable_id_event`` like
+  the baselines; ``new`` only the mapping sessions the previous release lacks, as the workspace does);
 * baseline "naive pandas": ``pandas.read_csv(sep="\\t", header=None, quoting=3, na_values=["\\\\N"],
   keep_default_na=False)`` of the same ``.txt.gz`` tables that ours reads. It is **not escape-correct**
   (MySQL's backslash escapes of tabs, newlines and backslashes are left in place; an escaped newline splits a
@@ -51,8 +52,8 @@ from benchmarks._util import (
     verdict,
 )
 
-DEFAULT_ROOT = "/work/shared/data/human_releases"
 REPO = Path(__file__).resolve().parent.parent
+DEFAULT_ROOT = str(REPO / ".." / "shared" / "data" / "human_releases")  # the fixtures beside the repository
 TARGET_SECONDS = 20.0
 TARGET_PEAK = 1 * GIB
 _BLOCK = 1 << 23
@@ -79,7 +80,7 @@ class _ReadTimes(logging.Handler):
             self.seconds[str(table)] = self.seconds.get(str(table), 0.0) + float(seconds)
 
 
-def worker_ours(source_url: str, species: str, assembly: str | None, release: int) -> dict[str, Any]:
+def worker_ours(source_url: str, species: str, assembly: str | None, release: int, history: str) -> dict[str, Any]:
     from idtrack_core.ensembl import extract_release, open_source, write_extract
 
     times = _ReadTimes()
@@ -89,7 +90,7 @@ def worker_ours(source_url: str, species: str, assembly: str | None, release: in
     out = tempfile.mkdtemp(prefix="bench-extract-")
     try:
         with Timer() as t_extract:
-            extract = extract_release(open_source(source_url), species, assembly, release)
+            extract = extract_release(open_source(source_url), species, assembly, release, history=history)
         with Timer() as t_write:
             manifest = write_extract(extract, str(Path(out) / "extract"))
     finally:
@@ -166,7 +167,7 @@ def run_worker(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING)
     args.assembly = args.assembly or None
     if args.worker == "ours":
-        result = worker_ours(args.source, args.species, args.assembly, args.release)
+        result = worker_ours(args.source, args.species, args.assembly, args.release, args.history)
     else:
         tables = json.loads(args.tables)
         fn = worker_pandas if args.worker == "pandas" else worker_gunzip
@@ -182,6 +183,7 @@ def measure(kind: str, args: argparse.Namespace, tables: list[str] | None = None
     """Best of ``args.repeat`` fresh-process runs of one worker."""
     argv = ["-m", "benchmarks.bench_extract", "--worker", kind, "--source", args.source]
     argv += ["--species", args.species, "--assembly", args.assembly or "", "--release", str(args.release)]
+    argv += ["--history", args.history]
     if tables is not None:
         argv += ["--tables", json.dumps(tables)]
     runs = []
@@ -203,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--species", default="homo_sapiens")
     p.add_argument("--assembly", default="GRCh38", help="'' for any (default: %(default)s)")
     p.add_argument("--release", type=int, default=114)
+    p.add_argument("--history", choices=["all", "new"], default="all", help="what history ours reads")
     p.add_argument("--repeat", type=int, default=3, help="runs per measurement; the fastest is reported")
     p.add_argument("--skip-baseline", action="store_true", help="measure only ours")
     p.add_argument("--worker", choices=list(METHODS), help=argparse.SUPPRESS)
@@ -215,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"bench_extract: {args.species} {args.assembly} release {args.release} from {args.source}, "
-        f"best of {args.repeat}",
+        f"history {args.history}, best of {args.repeat}",
         flush=True,
     )
     print(f"machine: {machine_summary()}", flush=True)
