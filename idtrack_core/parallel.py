@@ -6,7 +6,7 @@ import logging
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TypeVar
 
 log = logging.getLogger(__name__)
@@ -43,3 +43,53 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], limit: int | None = N
     log.info("running %d pieces of work in %d processes", len(items), workers)
     with ProcessPoolExecutor(workers) as pool:
         return list(pool.map(fn, items))
+
+
+_FORKED_CALLS: dict[int, tuple[Callable[..., object], tuple[object, ...]]] = {}
+
+
+class Background:
+    """A call running in a forked child process (see :func:`in_background`), or already made."""
+
+    def __init__(self, future: Future | None, value: object = None, pool: ProcessPoolExecutor | None = None) -> None:
+        self._future, self._value, self._pool = future, value, pool
+
+    def result(self) -> object:
+        """The call's value (waiting for the child); its exception is raised here."""
+        if self._future is None:
+            return self._value
+        try:
+            return self._future.result()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+
+
+def in_background(fn: Callable[..., R], *args: object) -> Background:
+    """Start ``fn(*args)`` in a forked child process, which inherits this process's memory (the arguments are not
+    pickled; the result comes back pickled), when a second CPU is free and ``fork`` exists; otherwise call it now.
+    For work on large in-memory inputs with a compact result, while this process does something else.
+
+    A CPU counts as free when the load average leaves one idle: on a busy machine the two processes would only
+    take turns, and the fork would cost more than it saves."""
+    if worker_count(2) == 1 or "fork" not in multiprocessing.get_all_start_methods() or not _idle_cpu():
+        return Background(None, fn(*args))
+    key = max(_FORKED_CALLS, default=-1) + 1
+    _FORKED_CALLS[key] = (fn, args)
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+    try:
+        return Background(pool.submit(_forked_call, key), pool=pool)  # forks here: the child has the call
+    finally:
+        del _FORKED_CALLS[key]
+
+
+def _idle_cpu() -> bool:
+    try:
+        return os.getloadavg()[0] + 1 <= cpus()
+    except OSError:  # no load average on this system
+        return True
+
+
+def _forked_call(key: int) -> object:
+    fn, args = _FORKED_CALLS[key]
+    return fn(*args)

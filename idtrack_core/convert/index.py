@@ -28,6 +28,7 @@ import pyarrow as pa
 from idtrack_core import __version__, storage
 from idtrack_core.convert.answers import AnswerTable, AnswerTables
 from idtrack_core.convert.target import ConversionTarget
+from idtrack_core.parallel import in_background
 
 if TYPE_CHECKING:
     from idtrack_core.convert.names import NameTable
@@ -77,12 +78,18 @@ class ResolutionIndex:
             The index, in memory (publish it with :meth:`write` or :meth:`files`).
         """
         from idtrack_core.convert.answers import answer_tables
+        from idtrack_core.convert.bridge import BridgeIndex
         from idtrack_core.convert.keys import lowercased_key_answers
+        from idtrack_core.convert.names import NameTable
         from idtrack_core.convert.resolve import Resolver  # the graph search is not needed to read an index
 
         started = time.perf_counter()
         release = pa.default_memory_pool().release_unused  # give freed Arrow memory back between the steps
-        resolver = Resolver(snap, target, names)
+        # two independent steps: the name table (Arrow and numpy work, compact result) in a second process when a
+        # CPU is free, the bridge index (Python dictionaries) here meanwhile
+        named = in_background(NameTable.from_snapshot, snap) if names is None else None
+        bridges = BridgeIndex(snap)
+        resolver = Resolver(snap, target, names if named is None else named.result(), bridges)
         release()
         exact = resolver.resolve_rows(resolver.names.rows)
         lower, aliases = lowercased_key_answers(resolver, resolver.names)
@@ -104,8 +111,8 @@ class ResolutionIndex:
             "rows": {"exact": len(exact), "lower": len(lower) + len(aliases[0]), "answers": len(exact) + len(lower)},
             "categories": {k: int(v) for k, v in exact["category"].value_counts().sort_index().items()},
         }
-        log.info("resolution index %s built in %.1fs (%d names)", t.key, time.perf_counter() - started, len(exact))
         tables = answer_tables(exact, lower, aliases)
+        log.info("resolution index %s built in %.1fs (%d names)", t.key, time.perf_counter() - started, len(exact))
         return cls(tables.keys, tables.answers, manifest)
 
     @property

@@ -28,7 +28,13 @@ from idtrack_core.graph.model import Snapshot
 class Resolver:
     """Answers names for one snapshot and one conversion target."""
 
-    def __init__(self, snap: Snapshot, target: ConversionTarget, names: NameTable | None = None) -> None:
+    def __init__(
+        self,
+        snap: Snapshot,
+        target: ConversionTarget,
+        names: NameTable | None = None,
+        bridges: BridgeIndex | None = None,
+    ) -> None:
         self.snap = snap
         self.target = target.validated(snap)
         names = names or NameTable.from_snapshot(snap)
@@ -60,7 +66,7 @@ class Resolver:
             "bridge_via": StringPool(),
         }
         self.walker = HistoryWalker(snap, self.target.to_release, self.alive)
-        self._bridges: BridgeIndex | None = None
+        self._bridges = bridges  # built on first need when not given
         self._lowercase: NameTable | None = None
         self._start_memo: dict[tuple[int, float, float], Answer] = {}
 
