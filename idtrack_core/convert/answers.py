@@ -295,9 +295,9 @@ class AnswerTable:
 
     def frame(self, answers: pa.Table, queries: np.ndarray | None = None) -> pd.DataFrame:
         """An answer of :meth:`lookup_arrow` as the pandas table :meth:`lookup` returns."""
-        out: dict[str, Any] = {"query_id": _chunk_of(answers, "query_id").to_numpy(zero_copy_only=False)}
-        if queries is not None:
-            out["query_id"] = queries
+        if queries is None:
+            queries = _chunk_of(answers, "query_id").to_numpy(zero_copy_only=False)
+        out: dict[str, Any] = {"query_id": queries}
         for col in _STRING_COLUMNS:
             out[col] = self._categorical(col, _chunk_of(answers, col))
         out["fallback"] = _chunk_of(answers, "fallback").to_numpy(zero_copy_only=False)
@@ -330,7 +330,7 @@ class AnswerTable:
 
 def _query_texts(queries: Sequence[object]) -> tuple[np.ndarray, pa.Array]:
     """Queries as an object array of strings (None stays missing; other objects become their text) and as Arrow."""
-    names = np.asarray(queries, dtype=object)
+    names = queries if isinstance(queries, np.ndarray) and queries.dtype == object else np.asarray(queries, object)
     try:
         return names, _as_arrow(names)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
