@@ -1,7 +1,10 @@
-"""Run independent pieces of work in worker processes, when there is more than one CPU to run them on."""
+"""Run independent pieces of work in worker processes, when there is more than one CPU to run them on; give freed
+memory back between big steps."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import multiprocessing
 import os
@@ -93,3 +96,17 @@ def _idle_cpu() -> bool:
 def _forked_call(key: int) -> object:
     fn, args = _FORKED_CALLS[key]
     return fn(*args)
+
+
+def release_memory() -> None:
+    """Give memory freed by earlier steps back to the operating system before a big step, so that the process's
+    peak is that step's, not the sum: Arrow's pool returns its unused pages, and the C allocator trims its heap
+    (glibc ``malloc_trim``; a no-op elsewhere)."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    libc = ctypes.util.find_library("c")
+    if libc:
+        trim = getattr(ctypes.CDLL(libc), "malloc_trim", None)
+        if trim is not None:
+            trim(0)

@@ -28,7 +28,7 @@ import pyarrow as pa
 from idtrack_core import __version__, storage
 from idtrack_core.convert.answers import AnswerTable, AnswerTables
 from idtrack_core.convert.target import ConversionTarget
-from idtrack_core.parallel import in_background
+from idtrack_core.parallel import in_background, release_memory
 
 if TYPE_CHECKING:
     from idtrack_core.convert.names import NameTable
@@ -84,7 +84,8 @@ class ResolutionIndex:
         from idtrack_core.convert.resolve import Resolver  # the graph search is not needed to read an index
 
         started = time.perf_counter()
-        release = pa.default_memory_pool().release_unused  # give freed Arrow memory back between the steps
+        release = release_memory  # give freed memory back between the steps
+        release()
         # two independent steps: the name table (Arrow and numpy work, compact result) in a second process when a
         # CPU is free, the bridge index (Python dictionaries) here meanwhile
         named = in_background(NameTable.from_snapshot, snap) if names is None else None
