@@ -42,7 +42,8 @@ from idtrack_core.harmonize.studyio import (
     var_length,
     x_layout,
 )
-from idtrack_core.storage import is_local, redact, url_to_fs, with_retries
+from idtrack_core.network import retrying
+from idtrack_core.storage import is_local, redact, url_to_fs
 
 log = logging.getLogger(__name__)
 
@@ -636,7 +637,7 @@ def _atomic_output(out: str, storage_options: Mapping[str, Any]) -> Iterator[str
     try:
         yield tmp
         # one PUT / a completed multipart upload: readers see the whole object or nothing
-        with_retries(lambda: fs.put_file(tmp, path), what=f"upload {redact(out)}")
+        retrying(lambda: fs.put_file(tmp, path), f"uploading {redact(out)}")
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
