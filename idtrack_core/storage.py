@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
-from idtrack_core import network
+from idtrack_core import io_errors, network
 from idtrack_core.errors import SnapshotError
 
 log = logging.getLogger(__name__)
@@ -127,12 +127,13 @@ def atomic_write_bytes(url: str, data: bytes, **storage_options: Any) -> None:
     fs, path = url_to_fs(url, **storage_options)
     if is_local(fs):
         parent = os.path.dirname(path) or "."
-        os.makedirs(parent, exist_ok=True)
         tmp = os.path.join(parent, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex}")
         try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
+            with io_errors.writing(url, needed=len(data)):
+                os.makedirs(parent, exist_ok=True)
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
@@ -192,7 +193,8 @@ def publish_dir(url: str, files: Mapping[str, bytes], **storage_options: Any) ->
         raise ValueError(f"publish_dir needs a {MANIFEST}")
     fs, path = url_to_fs(url, **storage_options)
     if is_local(fs):
-        _publish_local(path, files)
+        with io_errors.writing(url, needed=sum(len(data) for data in files.values())):
+            _publish_local(path, files)
         return
     if fs.exists(path):
         fs.rm(path, recursive=True)

@@ -11,7 +11,6 @@ import pytest
 
 from idtrack_core import cli
 from idtrack_core.ensembl import DumpSource, MySQLSource, extract_release, read_extract
-from idtrack_core.network import NetworkSettings
 from idtrack_core.errors import (
     DumpFormatError,
     MissingTableError,
@@ -19,6 +18,7 @@ from idtrack_core.errors import (
     UnknownReleaseError,
     UnknownSpeciesError,
 )
+from idtrack_core.network import NetworkSettings
 
 from conftest import HUMAN, TESTDB
 from servers import free_port

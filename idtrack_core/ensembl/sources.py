@@ -35,6 +35,7 @@ from idtrack_core.ensembl.mysqldump import (
     blocks_to_frame,
     column_kind,
     decode,
+    decode_counted,
     parse_create_tables,
 )
 from idtrack_core.errors import (
@@ -130,17 +131,16 @@ def unknown_species_error(source: EnsemblSource, species: str, assembly: str | N
             f"assemblies of {species}: {', '.join(assemblies)}"
         )
     names = sorted({d.species for d in everything})
+    wanted = f"species {species!r}" + (f" assembly {assembly!r}" if assembly else "")
     return UnknownSpeciesError(
-        f"no core database of species {species!r}"
-        + (f" assembly {assembly!r}" if assembly else "")
-        + f" at {source.url}{suggestion(species, names)}; available species: {listing(names)}"
+        f"no core database of {wanted} at {source.url}{suggestion(species, names)}; available species: {listing(names)}"
     )
 
 
 def suggestion(name: str, choices: Sequence[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest of ``choices`` (difflib), or ``""``."""
+    """``" (did you mean 'x'?)"`` for the closest of ``choices`` (difflib), or ``""``."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def listing(names: Sequence[str], at_most: int = _LISTED) -> str:
@@ -530,10 +530,10 @@ class MySQLSource:
                                 out.append(v)
             finally:
                 conn.close()
-            return pd.DataFrame(
-                {c: _typed_values(v, schema.kind_of(c)) for c, v in zip(columns, values, strict=True)},
-                columns=list(columns),
-            )
+            typed = {c: _typed_values(v, schema.kind_of(c)) for c, v in zip(columns, values, strict=True)}
+            frame = pd.DataFrame({c: t[0] for c, t in typed.items()}, columns=list(columns))
+            frame.attrs["non_utf8_values"] = sum(t[1] for t in typed.values())
+            return frame
 
         return network.retrying(attempt, f"reading {self.url}/{db.location}.{table}", self.network)
 
@@ -542,11 +542,20 @@ def _text(value: Any) -> str:
     return decode(value) if isinstance(value, bytes | bytearray) else str(value)
 
 
-def _typed_values(values: list[Any], kind: str) -> pd.Series:
+def _typed_values(values: list[Any], kind: str) -> tuple[pd.Series, int]:
+    """A typed column, and how many of its values were not valid UTF-8 (decoded as Latin-1)."""
     if kind == "str":
-        return pd.Series([None if v is None else _text(v) for v in values], dtype="string")
+        texts, fallbacks = [], 0
+        for v in values:
+            if isinstance(v, bytes | bytearray):
+                text, bad = decode_counted(bytes(v))
+                texts.append(text)
+                fallbacks += bool(bad)
+            else:
+                texts.append(None if v is None else str(v))
+        return pd.Series(texts, dtype="string"), fallbacks
     numbers = [None if v is None or v == b"" or v == "" else _number(v) for v in values]
-    return pd.Series(numbers, dtype="Int64" if kind == "int" else "Float64")
+    return pd.Series(numbers, dtype="Int64" if kind == "int" else "Float64"), 0
 
 
 def _number(value: Any) -> float | int:

@@ -42,6 +42,7 @@ from idtrack_core.harmonize.studyio import (
     var_length,
     x_layout,
 )
+from idtrack_core.io_errors import GuardedFile, writing
 from idtrack_core.network import retrying
 from idtrack_core.storage import is_local, redact, url_to_fs
 
@@ -208,7 +209,7 @@ def merge_studies(
     log.info("merging %d studies: %d cells × %d features into %s", len(studies), n_obs, n_vars, redact(out))
 
     nnz = 0
-    with _atomic_output(out, storage_options) as local_path, h5py.File(local_path, "w") as h5:
+    with _atomic_output(out, storage_options) as local_path, _h5_output(local_path, redact(out)) as (h5, guard):
         h5.attrs["encoding-type"] = "anndata"
         h5.attrs["encoding-version"] = "0.1.0"
         write_elem(h5, "var", _storable(var))  # first: a var that cannot be written fails early
@@ -216,7 +217,7 @@ def merge_studies(
         del obs  # obs grows with cells: not held while X streams
         x_out = _create_csr(h5, "X", n_vars, dtype, compression)
         for p in prepared:
-            nnz += _stream_study(p, x_out, n_vars, dtype, chunk_cells, max_chunk_nnz, storage_options)
+            nnz += _stream_study(p, x_out, n_vars, dtype, chunk_cells, max_chunk_nnz, storage_options, guard)
         for key in ("obsm", "varm", "obsp", "varp", "layers"):
             write_elem(h5, key, {})
         write_elem(h5, "uns", dict(uns or {}))
@@ -464,6 +465,7 @@ def _stream_study(
     chunk_cells: int,
     max_chunk_nnz: int,
     storage_options: Mapping[str, Any],
+    output: _Output,
 ) -> int:
     name, shown = p.layout.name, redact(p.layout.url)
     columns = _ColumnMap.build(p.layout.target_index, n_vars, p.layout.copies)
@@ -486,6 +488,7 @@ def _stream_study(
         for chunk in _iter_row_chunks(h5["X"], p.x, chunk_cells, max_chunk_nnz):
             block = columns.remap(chunk, dtype)
             x_out.append(block)
+            output.check()  # stop at the first failed write (no space, …) instead of streaming on
             nnz += block.nnz
             done += block.shape[0]
             log.info("study %s: %d/%d cells (%d values)", name, done, p.x.n_obs, nnz)
@@ -617,17 +620,56 @@ def _dense_chunks(ds: h5py.Dataset, layout: XLayout, chunk_cells: int) -> Iterat
 # --------------------------------------------------------------------------------------------- output
 
 
+@dataclass(frozen=True)
+class _Output:
+    """The output file being written: its guard (see :class:`~idtrack_core.io_errors.GuardedFile`) and its name."""
+
+    file: GuardedFile
+    shown: str
+
+    def check(self) -> None:
+        self.file.check(self.shown)
+
+
+@contextmanager
+def _h5_output(local_path: str, shown: str) -> Iterator[tuple[h5py.File, _Output]]:
+    """An HDF5 file at ``local_path`` that cannot crash the interpreter when the disk fills up.
+
+    Writes go through a :class:`GuardedFile`: a failed write is recorded and later writes are discarded, so HDF5
+    closes the file cleanly; the failure is then raised as an ``OutputWriteError`` naming ``shown`` (the caller
+    removes the file). The file is closed before this returns or raises.
+    """
+    output = _Output(GuardedFile(local_path), shown)
+    try:
+        with h5py.File(output.file, "w") as h5:
+            yield h5, output
+    except Exception:
+        output.check()  # a failed write is the cause of whatever failed after it
+        raise
+    finally:
+        output.file.close()
+    output.check()
+
+
 @contextmanager
 def _atomic_output(out: str, storage_options: Mapping[str, Any]) -> Iterator[str]:
-    """Yield a local path to write; publish it at ``out`` only if the block finishes without error."""
+    """Yield a local path to write; publish it at ``out`` only if the block finishes without error.
+
+    Locally the file is written beside ``out`` under a hidden temporary name and renamed; for remote ``out`` it is
+    written to the system's temporary folder and uploaded. The temporary file is removed in every case (after the
+    block has closed it), and a previous file at ``out`` stays as it was unless the new one is complete.
+    """
     fs, path = url_to_fs(out, **dict(storage_options))
+    shown = redact(out)
     if is_local(fs):
         parent = os.path.dirname(os.path.abspath(path))
-        os.makedirs(parent, exist_ok=True)
+        with writing(shown):
+            os.makedirs(parent, exist_ok=True)
         tmp = os.path.join(parent, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex}")
         try:
-            yield tmp
-            os.replace(tmp, path)
+            with writing(shown):
+                yield tmp
+                os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
@@ -635,9 +677,10 @@ def _atomic_output(out: str, storage_options: Mapping[str, Any]) -> Iterator[str
     fd, tmp = tempfile.mkstemp(prefix="idtrack-atlas-", suffix=".h5ad")
     os.close(fd)
     try:
-        yield tmp
+        with writing(f"{tmp} (the local copy of {shown})"):
+            yield tmp
         # one PUT / a completed multipart upload: readers see the whole object or nothing
-        retrying(lambda: fs.put_file(tmp, path), f"uploading {redact(out)}")
+        retrying(lambda: fs.put_file(tmp, path), f"uploading {shown}")
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
