@@ -9,7 +9,7 @@ from idtrack_assets.assets.ensembl import ensembl_release_extract
 from idtrack_assets.assets.graph import id_graph_snapshot, resolution_index
 from idtrack_assets.assets.report import harmonization_report
 from idtrack_assets.assets.studies import study_features, study_matchings
-from idtrack_assets.io_managers import ParquetIOManager
+from idtrack_assets.io_managers import HandleIOManager, ParquetIOManager
 from idtrack_assets.jobs import atlas_job, release_job, study_job
 from idtrack_assets.resources import resources_from_env
 from idtrack_assets.schedules import weekly_atlas_refresh
@@ -38,6 +38,7 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
     """The definitions with the given resources (default: this deployment's, from the environment)."""
     resources = dict(resources or resources_from_env())
     resources["parquet_io_manager"] = ParquetIOManager(atlas_storage=resources["atlas_storage"])
+    resources["handle_io_manager"] = HandleIOManager(atlas_storage=resources["atlas_storage"])
     return dg.Definitions(
         assets=ASSETS,
         jobs=[release_job, study_job, atlas_job],

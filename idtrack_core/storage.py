@@ -111,10 +111,25 @@ def json_bytes(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
 
 
-def read_json(url: str, **storage_options: Any) -> Any:
+def read_bytes(url: str, **storage_options: Any) -> bytes:
+    """The whole content of one file (local path or URL)."""
     fs, path = url_to_fs(url, **storage_options)
+    return fs.cat_file(path)
+
+
+def read_json(url: str, **storage_options: Any) -> Any:
+    """One JSON file (local path or URL)."""
+    return json.loads(read_bytes(url, **storage_options))
+
+
+def file_sha256(url: str, **storage_options: Any) -> str:
+    """SHA-256 of a file's bytes, read in blocks (local path or URL)."""
+    fs, path = url_to_fs(url, **storage_options)
+    digest = hashlib.sha256()
     with fs.open(path, "rb") as f:
-        return json.loads(f.read())
+        while block := f.read(8 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def exists(url: str, **storage_options: Any) -> bool:

@@ -73,7 +73,7 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
     for study, reason in atlas_plan.plan.excluded_studies.items():
         print(f"left out: {study} ({reason})", file=sys.stderr)
     obs_columns = [c for c in args.obs_columns.split(",") if c]
-    merged, _ = write_atlas(atlas_plan, args.mode, studies, args.out, obs_columns)
+    merged, _ = write_atlas(atlas_plan.plan, atlas_plan.provenance, args.mode, studies, args.out, obs_columns)
     print(f"{args.mode} atlas: {merged.n_obs:,} cells × {merged.n_vars:,} features → {args.out}", file=sys.stderr)
     return 0
 

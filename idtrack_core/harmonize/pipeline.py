@@ -191,7 +191,8 @@ def atlas_version(plan_version: str, mode: Mode, obs_columns: Sequence[str]) -> 
 
 
 def write_atlas(
-    atlas_plan: AtlasPlan,
+    plan: HarmonizationPlan,
+    plan_record: Mapping[str, Any],
     mode: Mode,
     urls: Mapping[str, str],
     out: str,
@@ -200,14 +201,30 @@ def write_atlas(
 ) -> tuple[MergeResult, dict[str, Any]]:
     """Merge the planned studies into one ``mode`` atlas at ``out``, its provenance in ``uns["idtrack"]``.
 
+    Parameters
+    ----------
+    plan
+        The harmonization plan.
+    plan_record
+        The plan's provenance (:attr:`AtlasPlan.provenance`, or the ``provenance`` of a published plan's manifest).
+    mode
+        ``union`` or ``intersect``.
+    urls
+        Study → its ``.h5ad``.
+    out
+        Where the atlas goes (local path or ``s3://``), written atomically.
+    obs_columns
+        ``obs`` columns to keep.
+    storage_options
+        fsspec options for the studies and ``out``.
+
     Returns
     -------
     tuple
         The merge result and the atlas's provenance record.
     """
-    plan = atlas_plan.plan
-    version = atlas_version(atlas_plan.version, mode, obs_columns)
-    record = atlas_provenance(atlas_plan.provenance, mode, list(obs_columns), version, ATLAS_CODE_VERSION)
+    version = atlas_version(plan_record["plan"]["version"], mode, obs_columns)
+    record = atlas_provenance(plan_record, mode, list(obs_columns), version, ATLAS_CODE_VERSION)
     result = merge_studies(
         plan.layouts(mode, urls),
         plan.var_for(mode),
@@ -265,5 +282,7 @@ def harmonize(
     atlas_plan = make_plan(matchings, index, files, policy, limits, defaults, exclude_failing)
     merged = {}
     if out is not None:
-        merged[mode], _ = write_atlas(atlas_plan, mode, studies, out, obs_columns, storage_options)
+        merged[mode], _ = write_atlas(
+            atlas_plan.plan, atlas_plan.provenance, mode, studies, out, obs_columns, storage_options
+        )
     return HarmonizeResult(features, matchings, atlas_plan, merged)

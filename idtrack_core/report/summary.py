@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 
+from idtrack_core.harmonize.gates import GATES, GateReport
 from idtrack_core.harmonize.plan import HarmonizationPlan
 
 
-def summary_markdown(plan: HarmonizationPlan, diagnostics: pd.DataFrame, atlases: dict[str, tuple[int, int]]) -> str:
-    """The report's Markdown: per-study diagnostics, policies, identifier sets and atlas shapes."""
+def gates_table(gates: Mapping[str, GateReport]) -> pd.DataFrame:
+    """One row per study: each gate's value, limit and verdict."""
+    rows = {}
+    for study, report in sorted(gates.items()):
+        row: dict[str, object] = {"passed": report.passed}
+        for r in report.results:
+            row[r.gate] = f"{r.value:g} ≤ {r.limit:g} ✓" if r.passed else f"{r.value:g} > {r.limit:g} ✗"
+        rows[study] = row
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["passed", *GATES]).rename_axis("study")
+
+
+def summary_markdown(
+    plan: HarmonizationPlan,
+    diagnostics: pd.DataFrame,
+    atlases: Mapping[str, tuple[int, int]],
+    gates: Mapping[str, GateReport],
+) -> str:
+    """The report's Markdown: per-study diagnostics, quality gates, policies, identifier sets and atlas shapes."""
     lines = ["# Harmonization report", "", "## Per-study diagnostics", "", diagnostics.to_markdown(), ""]
+    lines += ["## Quality gates", "", gates_table(gates).to_markdown(), ""]
     lines += ["## Policies", ""] + [f"- **{k}**: {v}" for k, v in plan.policy.describe().items()] + [""]
     lines += ["## Atlases", ""] + [f"- **{mode}**: {n:,} cells × {m:,} features" for mode, (n, m) in atlases.items()]
     consistent = plan.conversion_failed_but_consistent_identifiers
