@@ -9,8 +9,8 @@ joined in; tables absent from old or trimmed databases (translation, external_sy
 and are listed in the manifest; text that is not valid UTF-8 is read as Latin-1 and counted per table in the
 manifest (``non_utf8_values``).
 
-A database missing what every core database has is refused (:func:`check_required_rows`): no gene, no
-cross-reference, or mapping sessions without history events.
+A database missing what every core database has is refused (:func:`check_required_rows`): no gene, or
+cross-references without their links (or links without cross-references).
 """
 
 from __future__ import annotations
@@ -250,8 +250,9 @@ def check_required_rows(tables: dict[str, pd.DataFrame], source_rows: dict[str, 
     Raises
     ------
     EmptyTableError
-        No gene (with a stable id); no ``xref`` or ``object_xref`` rows although there are genes; or mapping
-        sessions without a single ``stable_id_event`` row.
+        No gene (with a stable id), or ``xref`` or ``object_xref`` empty while the other is not. (A release without
+        any cross-reference or history after releases that had some is refused when the snapshot is built; a
+        0-byte ``.gz`` file is refused as truncated when it is read.)
     """
     rows = source_rows.get
     if not len(tables["genes"]):
@@ -259,16 +260,12 @@ def check_required_rows(tables: dict[str, pd.DataFrame], source_rows: dict[str, 
             f"{where}: table 'gene' has no gene with a stable id ({rows('gene', 0)} rows): "
             "every core database has genes (a truncated or empty dump?)"
         )
-    for table in ("xref", "object_xref"):
-        if not rows(table, 0):
-            raise EmptyTableError(
-                f"{where}: table {table!r} is empty although there are {len(tables['genes']):,} genes: "
-                "every core database has cross-references (a truncated or empty dump?)"
-            )
-    if rows("mapping_session", 0) and not rows("stable_id_event", 0):
+    links, xrefs = rows("object_xref", 0), rows("xref", 0)
+    if bool(links) != bool(xrefs):
+        empty, full = ("xref", "object_xref") if links else ("object_xref", "xref")
         raise EmptyTableError(
-            f"{where}: table 'stable_id_event' is empty although mapping_session lists "
-            f"{rows('mapping_session', 0)} sessions: the history is missing (a truncated or empty dump?)"
+            f"{where}: table {empty!r} is empty although {full!r} has {max(links, xrefs):,} rows: "
+            "the cross-references are incomplete (a truncated or empty dump?)"
         )
 
 

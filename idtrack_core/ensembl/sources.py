@@ -321,6 +321,9 @@ def _read_blocks(fs: Any, path: str, display: str) -> Iterator[bytes]:
     by a backslash)."""
     with fs.open(path, "rb") as raw:
         stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
+        if path.endswith(".gz") and not raw.read(1):  # gzip reads an empty file as an empty table: it is not one
+            raise DumpFormatError(display, "0 bytes: not a gzip stream (a truncated download?)")
+        raw.seek(0)
         rest = b""
         while True:
             try:

@@ -190,11 +190,11 @@ def build_snapshot(
     by_release = {h[0]: e for h, e in zip(headers, extracts, strict=True)}
     acc = _Accumulator()
     rows = []
-    with_history: ReleaseExtract | None = None  # the first extract with history rows
+    earlier: dict[str, ReleaseExtract] = {}  # the first extract with rows, by table that must not empty out
     for pos, release in enumerate(releases):
         item = by_release[release]
         ex = item if isinstance(item, ReleaseExtract) else read_extract(item, **opts)
-        with_history = _check_history(ex, with_history)
+        _check_not_emptied(ex, earlier)
         acc.add(ex, pos)
         rows.append((release, ex.database, extract_digest(ex)))
         log.info("snapshot: added release %s (%d/%d)", release, pos + 1, len(releases))
@@ -220,18 +220,24 @@ def build_snapshot(
     return Snapshot(tables, manifest)
 
 
-def _check_history(ex: ReleaseExtract, earlier: ReleaseExtract | None) -> ReleaseExtract | None:
-    """Refuse an extract without history after one with history (Ensembl's history is cumulative: an empty one
-    after a release that had mapping sessions means the dump lost its ``stable_id_event``/``mapping_session``)."""
-    if len(ex.tables["history"]):
-        return earlier or ex
-    if earlier is not None:
-        raise SnapshotError(
-            f"release {ex.release} ({ex.database}, from {ex.manifest.get('source')}) has no history rows although "
-            f"release {earlier.release} had {len(earlier.tables['history']):,}: its stable_id_event and "
-            "mapping_session tables are empty (a truncated dump?); fix the source and extract it again"
-        )
-    return None
+def _check_not_emptied(ex: ReleaseExtract, earlier: dict[str, ReleaseExtract]) -> None:
+    """Refuse an extract without history or cross-references after one with them.
+
+    Ensembl's history is cumulative and every core database has cross-references: an empty table after a release
+    that had rows means the dump lost it (``stable_id_event``/``mapping_session``, ``xref``/``object_xref``).
+    ``earlier`` (table → first extract with rows) is updated.
+    """
+    for table, source_tables in (("history", "stable_id_event and mapping_session"), ("xrefs", "xref")):
+        if len(ex.tables[table]):
+            earlier.setdefault(table, ex)
+            continue
+        if table in earlier:
+            before = earlier[table]
+            raise SnapshotError(
+                f"release {ex.release} ({ex.database}, from {ex.manifest.get('source')}) has no {table} rows although "
+                f"release {before.release} had {len(before.tables[table]):,}: its {source_tables} tables are empty "
+                "(a truncated dump?); fix the source and extract it again"
+            )
 
 
 def _headers(extracts: Iterable[ReleaseExtract | str], opts: dict[str, Any]) -> list[tuple[int, str, str]]:

@@ -33,10 +33,10 @@ def test_empty_gene_table(mirror_copy, tmp_path):
     assert not (tmp_path / "out").exists() and not leftovers(tmp_path)
 
 
-def test_zero_byte_history_with_mapping_sessions(mirror_copy, tmp_path):
+def test_zero_byte_history_file(mirror_copy, tmp_path):
     (mirror_copy / DB3 / "stable_id_event.txt.gz").write_bytes(b"")
     line = error_line(extract(mirror_copy, tmp_path / "out"))
-    assert "table 'stable_id_event' is empty although mapping_session lists 2 sessions" in line
+    assert "stable_id_event.txt.gz: 0 bytes: not a gzip stream" in line
     assert not (tmp_path / "out").exists()
 
 
@@ -58,7 +58,16 @@ def test_the_first_release_may_have_no_history(sim_mirror, tmp_path):
 def test_empty_xref_table(mirror_copy, tmp_path):
     empty_gzip(mirror_copy / DB3 / "xref.txt.gz")
     line = error_line(extract(mirror_copy, tmp_path / "out"))
-    assert "table 'xref' is empty although there are 206 genes" in line
+    assert "table 'xref' is empty although 'object_xref' has" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_cross_references_after_releases_with_some(mirror_copy, tmp_path):
+    for table in ("xref", "object_xref"):
+        empty_gzip(mirror_copy / DB3 / f"{table}.txt.gz")
+    home = tmp_path / "home"
+    line = error_line(run_cli("convert", "--source", mirror_copy, "--home", home, *SIM, *TARGET, "SIMX1"))
+    assert "release 3 (idtrack_simulans_core_3_1" in line and "has no xrefs rows although release 1 had" in line
 
 
 def test_truncated_dump_keeps_the_previous_extract(mirror_copy, tmp_path):
