@@ -195,10 +195,11 @@ class GuardedFile(io.RawIOBase):
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         view = memoryview(buffer).cast("B")
         n = min(len(view), max(0, self._size - self._pos))
-        data = os.pread(self._fd, n, self._pos) if n else b""
-        view[: len(data)] = data
-        view[len(data) : n] = bytes(n - len(data))
-        self._overlay.patch(self._pos, view[:n])
+        got = os.preadv(self._fd, [view[:n]], self._pos) if n else 0
+        if got < n:  # beyond what reached the disk (discarded after a failure): zeros, then the overlay
+            view[got:n] = bytes(n - got)
+        if self.error is not None:
+            self._overlay.patch(self._pos, view[:n])
         self._pos += n
         return n
 
