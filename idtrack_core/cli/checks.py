@@ -18,23 +18,16 @@ from idtrack_core.ensembl.databases import validate_species
 from idtrack_core.errors import OutputWriteError, UnknownReleaseError
 
 
-def check_output_file(path: str | None) -> None:
-    """An output file can be written: its folder is writable (or can be created) and it is not a folder."""
+def check_output(path: str | None, folder: bool = False) -> None:
+    """An output can be written: it is published by a rename in its parent folder, so that folder (or, when it
+    does not exist yet, its nearest existing ancestor) must be writable; a file output must not be a folder."""
     if path is None or not storage.is_local(storage.url_to_fs(path)[0]):
         return
     from idtrack_core.io_errors import check_writable_folder
 
-    if os.path.isdir(path):
+    if not folder and os.path.isdir(path):
         raise OutputWriteError(f"cannot write {path}: it is a folder (give a file name)")
     check_writable_folder(os.path.dirname(os.path.abspath(path)))
-
-
-def check_output_folder(path: str) -> None:
-    """An output folder can be written (or created)."""
-    if storage.is_local(storage.url_to_fs(path)[0]):
-        from idtrack_core.io_errors import check_writable_folder
-
-        check_writable_folder(path)
 
 
 def check_home(home: str) -> None:
@@ -43,7 +36,9 @@ def check_home(home: str) -> None:
     if not storage.is_local(storage.url_to_fs(home)[0]):
         return
     if not os.path.isdir(home) or not os.listdir(home):
-        check_output_folder(home)
+        from idtrack_core.io_errors import check_writable_folder
+
+        check_writable_folder(home)
 
 
 def checked_source(args: argparse.Namespace) -> tuple[Any, list[int]]:

@@ -33,11 +33,11 @@ def summary_line(result: Any) -> str:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     """Convert identifiers and write the result table."""
-    from idtrack_core.cli.checks import check_output_file, checked_target
+    from idtrack_core.cli.checks import check_output, checked_target
     from idtrack_core.workspace import Workspace, convert_with_home
 
     ids = read_ids(args)
-    check_output_file(args.output)
+    check_output(args.output)
     source = checked_target(args)
     ws = Workspace(args.home, args.species, args.assembly)
     result = convert_with_home(ws, source, ids, target_from(args))

@@ -19,10 +19,10 @@ def cmd_releases(args: argparse.Namespace) -> int:
 
 def cmd_extract(args: argparse.Namespace) -> int:
     """Normalize one release into a Parquet release extract."""
-    from idtrack_core.cli.checks import check_output_folder, check_release, checked_source
+    from idtrack_core.cli.checks import check_output, check_release, checked_source
     from idtrack_core.ensembl import extract_release, write_extract
 
-    check_output_folder(args.out)
+    check_output(args.out, folder=True)
     source, releases = checked_source(args)
     check_release(args.release, releases, f"for {args.species} at {source.url}")
     release = releases[-1] if args.release == "latest" else args.release
@@ -35,10 +35,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Write a seeded simulated Ensembl mirror with ground truth."""
-    from idtrack_core.cli.checks import check_output_folder
+    from idtrack_core.cli.checks import check_output
     from idtrack_core.simulation import simulate_mirror
 
-    check_output_folder(args.out)
+    check_output(args.out, folder=True)
     summary = simulate_mirror(
         args.out, genes=args.genes, releases=args.releases, seed=args.seed, overwrite=args.overwrite
     )

@@ -44,7 +44,7 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
     """Match the studies, gate them, plan and merge; print the diagnostics."""
     from tqdm import tqdm
 
-    from idtrack_core.cli.checks import check_output_file, check_studies, checked_target
+    from idtrack_core.cli.checks import check_output, check_studies, checked_target
     from idtrack_core.harmonize.gates import Thresholds
     from idtrack_core.harmonize.pipeline import make_plan, match_studies, write_atlas
     from idtrack_core.harmonize.plan import HarmonizationPolicy
@@ -52,8 +52,8 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
 
     studies, entries = registered_studies(args)
     check_studies(studies, args.id_namespace)  # fail fast: every input before the index is built
-    check_output_file(args.out)
-    check_output_file(args.report)
+    check_output(args.out)
+    check_output(args.report)
     source = checked_target(args)
     index = index_with_home(Workspace(args.home, args.species, args.assembly), source, target_from(args))
     with tqdm(total=len(studies), desc="matching studies", unit="study", file=sys.stderr) as bar:
