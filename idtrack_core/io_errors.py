@@ -1,15 +1,15 @@
 """Write failures made clean: no space left, read-only file system, permission denied.
 
-Every local write of idtrack_core goes through :func:`writing` (or :class:`GuardedFile` for HDF5), which turns
+Every local write of idtrack_core goes through :func:`writing` (or :func:`h5_output` for HDF5), which turns
 those ``OSError`` s into an :class:`~idtrack_core.errors.OutputWriteError` naming the path, what went wrong and the
 free space seen (and needed, when known). Writers publish atomically (temporary file or folder, then rename), so
 a failed write leaves the previous good output as it was and removes its temporary files.
 
 HDF5 cannot survive a failed write: once a write fails inside the library, closing the file or freeing a dataset
-handle later may crash the interpreter (a segmentation fault). :class:`GuardedFile` is the file object given to
-``h5py.File`` for outputs: it never lets a write fail. It records the first error, discards every later write so
-that HDF5 stays consistent and closes cleanly, and lets the writer check for the error after each step and at the
-end. The half-written file is then removed.
+handle later may crash the interpreter (a segmentation fault). :func:`h5_output` hands ``h5py.File`` a
+:class:`GuardedFile`, a file object whose writes never fail: it records the first error and keeps every later
+write in memory (so HDF5 reads back what it wrote, stays consistent and closes cleanly); the writer checks for the
+error after each step and at the end, and the half-written file is then removed.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 from idtrack_core.errors import OutputWriteError
 
@@ -141,7 +143,8 @@ def check_writable_folder(folder: str) -> None:
             pass
     except OSError as exc:
         if is_write_failure(exc):
-            raise output_write_error(exc, folder) from exc
+            shown = folder if probe_in == target else f"{folder} (to be created in {probe_in})"
+            raise output_write_error(OSError(exc.errno, exc.strerror), shown) from exc  # not the probe's name
         raise
 
 
@@ -245,6 +248,53 @@ class GuardedFile(io.RawIOBase):
         write, if any."""
         if self.error is not None:
             raise output_write_error(self.error, shown, written=self.written)
+
+
+@dataclass(frozen=True)
+class H5Output:
+    """An HDF5 output being written: its :class:`GuardedFile` and the name the user knows it by."""
+
+    file: GuardedFile
+    shown: str
+
+    def check(self) -> None:
+        """Raise the :class:`OutputWriteError` of the first failed write, if any (call it after each step)."""
+        self.file.check(self.shown)
+
+
+@contextmanager
+def h5_output(local_path: str, shown: str) -> Iterator[tuple[Any, H5Output]]:
+    """An ``h5py.File`` created at ``local_path`` that cannot crash the interpreter when the disk fills up.
+
+    Parameters
+    ----------
+    local_path
+        The file to create (a temporary name: the caller renames it when complete, or removes it).
+    shown
+        The output's name for errors (``out``, not the temporary name).
+
+    Yields
+    ------
+    tuple
+        The open ``h5py.File`` and its :class:`H5Output` (whose ``check()`` stops a long write early).
+
+    Raises
+    ------
+    OutputWriteError
+        A write failed (no space, …); HDF5 was kept consistent and the file is closed.
+    """
+    import h5py
+
+    output = H5Output(GuardedFile(local_path), shown)
+    try:
+        with h5py.File(output.file, "w") as h5:
+            yield h5, output
+    except Exception:
+        output.check()  # a failed write is the cause of whatever failed after it
+        raise
+    finally:
+        output.file.close()
+    output.check()
 
 
 class _Overlay:

@@ -42,7 +42,7 @@ from idtrack_core.harmonize.studyio import (
     var_length,
     x_layout,
 )
-from idtrack_core.io_errors import GuardedFile, writing
+from idtrack_core.io_errors import H5Output, h5_output, writing
 from idtrack_core.network import retrying
 from idtrack_core.storage import is_local, redact, url_to_fs
 
@@ -209,7 +209,7 @@ def merge_studies(
     log.info("merging %d studies: %d cells × %d features into %s", len(studies), n_obs, n_vars, redact(out))
 
     nnz = 0
-    with _atomic_output(out, storage_options) as local_path, _h5_output(local_path, redact(out)) as (h5, guard):
+    with _atomic_output(out, storage_options) as local_path, h5_output(local_path, redact(out)) as (h5, output):
         h5.attrs["encoding-type"] = "anndata"
         h5.attrs["encoding-version"] = "0.1.0"
         write_elem(h5, "var", _storable(var))  # first: a var that cannot be written fails early
@@ -217,7 +217,7 @@ def merge_studies(
         del obs  # obs grows with cells: not held while X streams
         x_out = _create_csr(h5, "X", n_vars, dtype, compression)
         for p in prepared:
-            nnz += _stream_study(p, x_out, n_vars, dtype, chunk_cells, max_chunk_nnz, storage_options, guard)
+            nnz += _stream_study(p, x_out, n_vars, dtype, chunk_cells, max_chunk_nnz, storage_options, output)
         for key in ("obsm", "varm", "obsp", "varp", "layers"):
             write_elem(h5, key, {})
         write_elem(h5, "uns", dict(uns or {}))
@@ -465,7 +465,7 @@ def _stream_study(
     chunk_cells: int,
     max_chunk_nnz: int,
     storage_options: Mapping[str, Any],
-    output: _Output,
+    output: H5Output,
 ) -> int:
     name, shown = p.layout.name, redact(p.layout.url)
     columns = _ColumnMap.build(p.layout.target_index, n_vars, p.layout.copies)
@@ -618,37 +618,6 @@ def _dense_chunks(ds: h5py.Dataset, layout: XLayout, chunk_cells: int) -> Iterat
 
 
 # --------------------------------------------------------------------------------------------- output
-
-
-@dataclass(frozen=True)
-class _Output:
-    """The output file being written: its guard (see :class:`~idtrack_core.io_errors.GuardedFile`) and its name."""
-
-    file: GuardedFile
-    shown: str
-
-    def check(self) -> None:
-        self.file.check(self.shown)
-
-
-@contextmanager
-def _h5_output(local_path: str, shown: str) -> Iterator[tuple[h5py.File, _Output]]:
-    """An HDF5 file at ``local_path`` that cannot crash the interpreter when the disk fills up.
-
-    Writes go through a :class:`GuardedFile`: a failed write is recorded and later writes are discarded, so HDF5
-    closes the file cleanly; the failure is then raised as an ``OutputWriteError`` naming ``shown`` (the caller
-    removes the file). The file is closed before this returns or raises.
-    """
-    output = _Output(GuardedFile(local_path), shown)
-    try:
-        with h5py.File(output.file, "w") as h5:
-            yield h5, output
-    except Exception:
-        output.check()  # a failed write is the cause of whatever failed after it
-        raise
-    finally:
-        output.file.close()
-    output.check()
 
 
 @contextmanager

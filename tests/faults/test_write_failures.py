@@ -141,7 +141,7 @@ def test_empty_home_in_a_read_only_folder_fails_before_any_build(read_only, sim_
     folder.mkdir()
     view = read_only(folder)
     line = error_line(run_cli("convert", "--source", sim_mirror, "--home", view / "home", *SIM, *TARGET, "SIMX1"))
-    assert f"cannot write {view / 'home'}: read-only file system" in line
+    assert f"cannot write {view / 'home'} (to be created in {view}): read-only file system" in line
     assert list(folder.iterdir()) == []
 
 
