@@ -15,11 +15,11 @@ variable                        meaning                                         
 
 Rules. The layers below make one try each (aiohttp has no retries; botocore and s3fs are set to one attempt;
 pymysql has none) with the connect and read timeouts; :func:`retrying` is the only retry loop. A retry starts only
-when the time spent so far, the backoff and one more worst-case try (connect + read timeout) still fit in the
-deadline, so a server that accepts connections and never answers is given up on within the deadline. A read
-timeout counts silence, not transfer time: a large download that keeps flowing is never cut. Definitive answers
-(not found, permission denied, our own errors) are not retried. The final error names what was attempted, the
-URL, the number of tries and the time spent.
+when the time spent so far, the backoff and one more worst-case try (connect + read timeout, or the longest try so
+far if that was longer) still fit in the deadline, so a server that accepts connections and never answers is
+given up on within the deadline. A read timeout counts silence, not transfer time: a large download that keeps
+flowing is never cut. Definitive answers (not found, permission denied, our own errors) are not retried. The final
+error names what was attempted, the URL, the number of tries and the time spent.
 """
 
 from __future__ import annotations
@@ -173,16 +173,20 @@ def retrying(fn: Callable[[], T], what: str, network: NetworkSettings | None = N
     net = settings(network)
     started = time.monotonic()
     attempt = 0
+    longest_try = net.worst_try_s
     while True:
         attempt += 1
+        try_started = time.monotonic()
         try:
             return fn()
         except Exception as exc:
             if not is_transient(exc):
                 raise
-            spent = time.monotonic() - started
+            now = time.monotonic()
+            spent = now - started
+            longest_try = max(longest_try, now - try_started)  # one try may make several requests (S3)
             delay = net.backoff_s * 2 ** (attempt - 1)
-            out_of_time = spent + delay + net.worst_try_s > net.deadline_s
+            out_of_time = spent + delay + longest_try > net.deadline_s
             if attempt >= net.attempts or out_of_time:
                 why = f"deadline {net.deadline_s:g}s" if out_of_time and attempt < net.attempts else "attempts"
                 raise SourceUnreachableError(
