@@ -33,11 +33,12 @@ def summary_line(result: Any) -> str:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     """Convert identifiers and write the result table."""
-    from idtrack_core.ensembl import open_source
+    from idtrack_core.cli.checks import check_output, checked_target
     from idtrack_core.workspace import Workspace, convert_with_home
 
     ids = read_ids(args)
-    source = open_source(args.source) if args.source else None
+    check_output(args.output)
+    source = checked_target(args)
     ws = Workspace(args.home, args.species, args.assembly)
     result = convert_with_home(ws, source, ids, target_from(args))
     write_table(result, args.output)
