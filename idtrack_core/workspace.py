@@ -98,7 +98,7 @@ class Workspace:
         if not dbs:
             raise UnknownSpeciesError(f"no core database of species {self.species!r} at {storage.redact(source.url)}")
         handles = []
-        with progress(f"extracting {self.species} releases", total=len(dbs), unit="release") as bar:
+        with progress(f"extracting {self.species} releases", total=len(dbs), unit="releases") as bar:
             for db in sorted(dbs, key=lambda d: d.release):
                 handles.append(self.extract(source, db))
                 bar.update(note=f"release {db.release}")

@@ -211,7 +211,7 @@ def merge_studies(
     with (
         _atomic_output(out, storage_options) as local_path,
         h5py.File(local_path, "w") as h5,
-        progress(f"merging {len(studies)} studies", total=n_obs, unit="cell") as bar,
+        progress(f"merging {len(studies)} studies", total=n_obs, unit="cells") as bar,
     ):
         h5.attrs["encoding-type"] = "anndata"
         h5.attrs["encoding-version"] = "0.1.0"

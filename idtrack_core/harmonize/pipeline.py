@@ -105,7 +105,7 @@ def match_studies(
     validate_study_names(list(studies))
     opts = dict(storage_options or {})
     features, matchings, files = {}, {}, {}
-    with show_progress("matching studies", total=len(studies), unit="study") as bar:
+    with show_progress("matching studies", total=len(studies), unit="studies") as bar:
         for name, url in studies.items():
             files[name] = study_file_identity(url, opts)
             features[name] = read_study_features(url, opts)
