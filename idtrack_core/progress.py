@@ -71,8 +71,16 @@ class Progress:
         if mode == "bar":
             from tqdm import tqdm
 
+            clock = {"bar_format": "{desc}: {elapsed}"} if total is None else {}
             self._bar = tqdm(
-                total=total, desc=desc, unit=unit, file=sys.stderr, delay=SHOW_AFTER_S, dynamic_ncols=True, leave=False
+                total=total,
+                desc=desc,
+                unit=unit,
+                file=sys.stderr,
+                delay=SHOW_AFTER_S,
+                dynamic_ncols=True,
+                leave=False,
+                **clock,
             )
 
     def update(self, n: int = 1, note: str | None = None) -> None:
@@ -94,10 +102,10 @@ class Progress:
             if elapsed < SHOW_AFTER_S:
                 return
             if self._bar is not None:
-                self._bar.refresh()
+                self._bar.update(0)  # redraws (the clock) once due, and lets close() clear the line
             elif self.mode == "log" and (self._logged_at is None or elapsed - self._logged_at >= LOG_EVERY_S):
                 self._logged_at = elapsed
-                log.info("%s: %s (%.0f s)", self.desc, self._status(), elapsed)
+                log.info("%s: %s (%.1f s)", self.desc, self._status(), elapsed)
 
     def close(self) -> None:
         """End the phase: close the bar, or write the closing log line (for a phase that showed)."""
@@ -106,7 +114,8 @@ class Progress:
             if self._bar is not None:
                 self._bar.close()
             elif self.mode == "log" and elapsed >= SHOW_AFTER_S:
-                log.info("%s: done, %s in %.1f s", self.desc, self._status(), elapsed)
+                counted = f" ({self._status()})" if self.total is not None else ""
+                log.info("%s: done in %.1f s%s", self.desc, elapsed, counted)
 
     def _status(self) -> str:
         count = f"{self.done:,}/{self.total:,} {self.unit}" if self.total is not None else "running"
