@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -114,3 +116,17 @@ def rates_png(diagnostics: pd.DataFrame, gates: Mapping[str, GateReport] | None 
     buf = io.BytesIO()
     FigureCanvasAgg(fig).print_png(buf, metadata={"Software": None})
     return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class PNG:
+    """A PNG image that shows itself in a notebook (``_repr_png_``) and can be saved."""
+
+    data: bytes
+
+    def _repr_png_(self) -> bytes:
+        return self.data
+
+    def save(self, path: str | Path) -> None:
+        """Write the image to ``path``."""
+        Path(path).write_bytes(self.data)
