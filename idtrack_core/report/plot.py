@@ -118,7 +118,7 @@ def rates_png(diagnostics: pd.DataFrame, gates: Mapping[str, GateReport] | None 
     return buf.getvalue()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class PNG:
     """A PNG image that shows itself in a notebook (``_repr_png_``) and can be saved."""
 
@@ -126,6 +126,9 @@ class PNG:
 
     def _repr_png_(self) -> bytes:
         return self.data
+
+    def __repr__(self) -> str:
+        return f"<PNG image, {len(self.data):,} bytes>"
 
     def save(self, path: str | Path) -> None:
         """Write the image to ``path``."""
