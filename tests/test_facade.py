@@ -143,3 +143,19 @@ print(light, "final_database" in inspect.signature(idtrack_core.harmonize).param
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=os.environ)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [str(first == "pass"), "True"]
+
+
+def test_no_source_means_the_embedded_default(tmp_path, monkeypatch):
+    """``source=None``: the simulated mirror generated under $IDTRACK_HOME (here a small one made first), its
+    species; versions kept in the platform's storage by default."""
+    from idtrack_core.demo_data import ensure_demo
+    from idtrack_core.simulation import read_ground_truth
+
+    demo = ensure_demo(str(tmp_path / "home"), genes=200, releases=(1, 3))
+    monkeypatch.setenv("IDTRACK_HOME", demo.home)
+    monkeypatch.delenv("IDTRACK_STORAGE", raising=False)
+    genes = read_ground_truth(demo.mirror).genes
+    alive = sorted(genes.loc[genes["release"] == 3, "stable_id"].astype(str))[:3]
+    res = idtrack_core.convert_ids([*alive, "junk"], final_database="ensembl_gene")
+    assert res["target_ids"].tolist()[:3] == alive and res["category"].tolist() == ["1:1", "1:1", "1:1", "1:0"]
+    assert (tmp_path / "home" / "storage" / "versions" / "indexes" / "idtrack_simulans" / "SIM1").is_dir()
