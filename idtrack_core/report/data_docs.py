@@ -133,6 +133,7 @@ def render_data_docs(
         anywhere and read offline.
     """
     assets = asset_names(matchings)
+    study_pages = {f"{DATASOURCE_NAME}-{asset}.html": study for study, asset in assets.items()}  # GX's page names
     limits = {study: _study_thresholds(gates, study) for study in matchings}
     run_time = (run_time or datetime.now(UTC)).astimezone(UTC)
     outcomes = {}
@@ -166,25 +167,17 @@ def render_data_docs(
             log.info("GX validation of %s: %s", study, "passed" if result.success else "failed")
         if not matchings:  # no checkpoint ran: build the (empty) site ourselves
             context.build_data_docs(site_names=[SITE_NAME])
-        files = _read_site(Path(site), {f"{DATASOURCE_NAME}-{asset}.html": study for study, asset in assets.items()})
-    pages = {}
-    for name in files:
-        study = _study_of_page(name, assets) if name.startswith("validations/") else None
-        if study is not None:
-            pages[study] = name
+        files = _read_site(Path(site), study_pages)
+    pages = {
+        study_pages[name.rsplit("/", 1)[-1]]: name
+        for name in files
+        if name.startswith("validations/") and name.rsplit("/", 1)[-1] in study_pages
+    }
     suites = sorted(n for n in files if n.startswith("expectations/") and n.endswith(".html"))
     rows = [(outcomes[s], pages.get(s)) for s in matchings]
     files["index.html"] = index_page(rows, suites, run_time).encode("utf-8")
     files[OFFLINE_CSS_PATH] = OFFLINE_CSS.encode("utf-8")
     return {"index.html": files["index.html"], **{n: files[n] for n in sorted(files) if n != "index.html"}}
-
-
-def _study_of_page(name: str, assets: Mapping[str, str]) -> str | None:
-    page = name.rsplit("/", 1)[-1]
-    for study, asset in assets.items():
-        if page == f"{DATASOURCE_NAME}-{asset}.html":
-            return study
-    return None
 
 
 def _study_thresholds(gates: Mapping[str, GateReport], study: str) -> Thresholds:
