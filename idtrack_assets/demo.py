@@ -31,6 +31,34 @@ def demo_instance_home() -> str:
     return os.path.abspath(os.environ.get("DAGSTER_HOME") or os.getcwd())
 
 
+def materialize_everything(resources: dict, instance: dg.DagsterInstance, log: TextIO = sys.stderr) -> bool:
+    """Materialize every asset in dependency order, in-process, with ``resources`` into ``instance``: one run per
+    release extract and per study, then the graph, then the plan, atlases and report. Returns whether every run
+    succeeded (the first failure stops; its run is in the instance)."""
+    source, registry = resources["ensembl_source"], resources["study_registry"]
+    releases = [str(db.release) for db in source.open().list_databases(source.species, source.assembly)]
+    studies = sorted(registry.studies())
+    instance.add_dynamic_partitions(releases_partitions.name, releases)
+    instance.add_dynamic_partitions(studies_partitions.name, studies)
+    partitions = {0: releases, 2: studies}
+    for stage, names in enumerate(STAGES):
+        for key in partitions.get(stage, [None]):
+            print(f"materializing {', '.join(names)}{f' [{key}]' if key else ''}", file=log)
+            result = dg.materialize(
+                ASSETS,
+                selection=list(names),
+                instance=instance,
+                partition_key=key,
+                resources=resources,
+                raise_on_error=False,
+                run_config=QUIET,
+            )
+            if not result.success:
+                print(f"{', '.join(names)} {key or ''} failed; see the runs in the UI", file=log)
+                return False
+    return True
+
+
 def run_demo(home: str, out: TextIO = sys.stdout, instance_home: str | None = None) -> int:
     """Materialize the whole lineage in-process on the demo data under ``home`` into the Dagster instance at
     ``instance_home`` (default :func:`demo_instance_home`); print the diagnostics table and the atlas shapes.
@@ -40,27 +68,8 @@ def run_demo(home: str, out: TextIO = sys.stdout, instance_home: str | None = No
     resources = build_definitions(resources_from_env({**env, "IDTRACK_HOME": home})).resources
     instance_home = instance_home or demo_instance_home()
     with dg.DagsterInstance.from_config(instance_home) as instance:
-        source, registry = resources["ensembl_source"], resources["study_registry"]
-        releases = [str(db.release) for db in source.open().list_databases(source.species, source.assembly)]
-        studies = sorted(registry.studies())
-        instance.add_dynamic_partitions(releases_partitions.name, releases)
-        instance.add_dynamic_partitions(studies_partitions.name, studies)
-        partitions = {0: releases, 2: studies}
-        for stage, names in enumerate(STAGES):
-            for key in partitions.get(stage, [None]):
-                print(f"materializing {', '.join(names)}{f' [{key}]' if key else ''}", file=sys.stderr)
-                result = dg.materialize(
-                    ASSETS,
-                    selection=list(names),
-                    instance=instance,
-                    partition_key=key,
-                    resources=resources,
-                    raise_on_error=False,
-                    run_config=QUIET,
-                )
-                if not result.success:
-                    print(f"demo: {', '.join(names)} {key or ''} failed; see the runs in the UI", file=sys.stderr)
-                    return 1
+        if not materialize_everything(resources, instance):
+            return 1
     _print_results(resources["atlas_storage"], out)
     print(f"({time.perf_counter() - started:.0f} s) open the UI: DAGSTER_HOME={instance_home} dagster dev", file=out)
     return 0

@@ -13,6 +13,7 @@ Every environment-specific value is read here, from environment variables, in :f
 | ``IDTRACK_SPECIES`` / ``IDTRACK_ASSEMBLY`` | species production name / assembly | demo species |
 | ``IDTRACK_STUDIES`` | study registry (YAML/CSV) or folder/prefix of ``.h5ad`` | the demo studies |
 | ``IDTRACK_TO_RELEASE`` / ``IDTRACK_FINAL_DATABASE`` | conversion target | ``latest`` / ``HGNC Symbol`` |
+| ``IDTRACK_VAR_NAMES`` | atlas var names: ``ensembl`` or ``symbol`` (IDs in ``var["ensembl_id"]``) | ``ensembl`` |
 """
 
 import os
@@ -123,6 +124,8 @@ class AtlasSettings(dg.ConfigurableResource):
     max_ambiguity_rate: float = 0.05
     max_collisions: int = 50
     obs_columns: list[str] = ["cell_type", "donor"]
+    var_names: str = "ensembl"
+    """The atlases' var names: ``ensembl`` (gene IDs) or ``symbol`` (final-database names, made unique)."""
 
     def target(self) -> ConversionTarget:
         """The conversion target as configured (``"latest"`` is resolved by the resolution index, against its
@@ -172,5 +175,6 @@ def resources_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "atlas_settings": AtlasSettings(
             to_release=env.get("IDTRACK_TO_RELEASE", "latest"),
             final_database=env.get("IDTRACK_FINAL_DATABASE", "HGNC Symbol"),
+            var_names=env.get("IDTRACK_VAR_NAMES", "ensembl"),
         ),
     }

@@ -90,7 +90,12 @@ def plan_provenance(
 
 
 def atlas_provenance(
-    plan_record: Mapping[str, Any], mode: str, obs_columns: list[str], atlas_version: str, code_version: str
+    plan_record: Mapping[str, Any],
+    mode: str,
+    obs_columns: list[str],
+    atlas_version: str,
+    code_version: str,
+    var_names: str = "ensembl",
 ) -> dict[str, Any]:
     """The provenance of an atlas: its plan's record plus how the atlas itself was written."""
     record = dict(plan_record)
@@ -100,6 +105,7 @@ def atlas_provenance(
         "version": atlas_version,
         "code_version": code_version,
         "obs_columns": list(obs_columns),
+        "var_names": var_names,
     }
     return clean(record)
 

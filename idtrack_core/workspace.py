@@ -34,6 +34,7 @@ from idtrack_core.errors import SnapshotError
 from idtrack_core.graph import Snapshot, build_snapshot, read_snapshot
 from idtrack_core.graph.build import SNAPSHOT_CODE_VERSION
 from idtrack_core.graph.store import snapshot_files
+from idtrack_core.progress import progress
 from idtrack_core.versions import Handle, VersionedStore, version_id
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,12 @@ class Workspace:
     def extracts(self, source: EnsemblSource) -> list[Handle]:
         """Up-to-date extracts of every release the source has for this species/assembly (oldest first)."""
         dbs = databases_of(source, self.species, self.assembly)  # errors list what the source has
-        return [self.extract(source, db) for db in sorted(dbs, key=lambda d: d.release)]
+        handles = []
+        with progress(f"extracting {self.species} releases", total=len(dbs), unit="releases") as bar:
+            for db in sorted(dbs, key=lambda d: d.release):
+                handles.append(self.extract(source, db))
+                bar.update(note=f"release {db.release}")
+        return handles
 
     def cached_extracts(self) -> list[Handle]:
         """The newest complete extract of each release already in the store (no source access), oldest first."""
@@ -125,9 +131,10 @@ class Workspace:
         if found is not None:
             log.info("snapshot %s is up to date", version)
             return found
-        snap = build_snapshot([h.url for h in extracts], storage_options=self.storage_options)
-        lineage = {"extracts": [_extract_lineage(h, self.storage_options) for h in extracts]}
-        return self.store.publish(slot, version, snapshot_files(snap, {"lineage": lineage}))
+        with progress(f"building the graph snapshot of {len(extracts)} releases"):
+            snap = build_snapshot([h.url for h in extracts], storage_options=self.storage_options)
+            lineage = {"extracts": [_extract_lineage(h, self.storage_options) for h in extracts]}
+            return self.store.publish(slot, version, snapshot_files(snap, {"lineage": lineage}))
 
     def load_snapshot(self, snapshot: Handle) -> Snapshot:
         """Load a snapshot version."""
@@ -148,7 +155,8 @@ class Workspace:
         if found is not None:
             log.info("resolution index %s is up to date", version)
             return found
-        index = ResolutionIndex.build(self.load_snapshot(snapshot), target)
+        with progress(f"building the resolution index (release {target.to_release}, {target.final_database})"):
+            index = ResolutionIndex.build(self.load_snapshot(snapshot), target)
         lineage = {
             **manifest.get("lineage", {}),
             "snapshot": {

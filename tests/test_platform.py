@@ -167,6 +167,19 @@ def test_full_lineage_on_the_simulated_mirror(demo_home, tmp_path):
         assert "## Quality gates" in (report / "summary.md").read_text()
         assert (report / "rates.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (report / "data_docs" / "index.html").exists()
+        # drill-downs: per study CSVs linked from the summary, tables and the inline plot in the asset's metadata
+        summary = (report / "summary.md").read_text()
+        for s in studies:
+            failed = pd.read_csv(report / "studies" / s / "failed.csv", keep_default_na=False)
+            assert list(failed.columns) == ["feature", "reason", "candidates", "targets", "evidence"]
+            assert len(failed) == int(extra["diagnostics"].loc[s, "one_to_none"])
+            assert (len(failed) == 0) or f"](studies/{s}/failed.csv)" in summary
+        report_event = instance.get_latest_materialization_event(dg.AssetKey("harmonization_report"))
+        metadata = report_event.asset_materialization.metadata
+        assert "](data:image/png;base64," in metadata["summary"].value
+        assert metadata["failed_features"].value == int(extra["diagnostics"]["one_to_none"].sum())
+        rows = metadata["failed"].value.records
+        assert rows and {"study", "feature", "reason", "candidates", "evidence"} <= set(rows[0].data)
 
         # the lineage tells the truth: each materialization records the versions it read, as data versions
         event = instance.get_latest_materialization_event(dg.AssetKey("atlas_union")).asset_materialization

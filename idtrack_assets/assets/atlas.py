@@ -95,13 +95,13 @@ def _atlas(
 
     def write(url: str) -> dict:
         out = storage.join(url, f"{mode}.h5ad")
-        result, provenance = write_atlas(plan, record, mode, urls, out, settings.obs_columns, opts)
+        result, provenance = write_atlas(plan, record, mode, urls, out, settings.obs_columns, opts, settings.var_names)
         shape = {"n_obs": result.n_obs, "n_vars": result.n_vars, "nnz": result.nnz, "dtype": str(result.dtype)}
         cells = dict(result.cells_per_study)
         file = {"name": f"{mode}.h5ad", "sha256": storage.file_sha256(out, **opts)}
         return {"format_version": 1, "file": file, **shape, "cells_per_study": cells, "provenance": provenance}
 
-    version = atlas_version(record["plan"]["version"], mode, settings.obs_columns)
+    version = atlas_version(record["plan"]["version"], mode, settings.obs_columns, settings.var_names)
     handle = atlas_storage.store.build(f"atlases/{mode}", version, write)
     m = handle.manifest(**opts)
     return versioned(

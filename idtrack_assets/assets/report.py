@@ -1,4 +1,6 @@
-"""The harmonization report: Markdown summary, per-study rate plot and Great Expectations Data Docs."""
+"""The harmonization report: Markdown summary, per-study rate plot, drill-downs and Great Expectations Data Docs."""
+
+import base64
 
 import dagster as dg
 import pandas as pd
@@ -7,10 +9,15 @@ from idtrack_assets.assets._common import versioned
 from idtrack_assets.assets.atlas import study_thresholds
 from idtrack_assets.resources import AtlasSettings, AtlasStorage, StudyRegistryResource
 from idtrack_core import storage
+from idtrack_core.harmonize.drilldown import drilldown_counts, drilldowns
 from idtrack_core.harmonize.gates import evaluate_studies
 from idtrack_core.harmonize.plan import read_plan
 from idtrack_core.report.bundle import REPORT_CODE_VERSION, report_files
+from idtrack_core.report.summary import summary_markdown
 from idtrack_core.versions import Handle, version_id
+
+MAX_TABLE_ROWS = 200
+"""Rows of each drill-down shown in the UI; the report's CSV files hold them all."""
 
 
 @dg.asset(
@@ -44,11 +51,26 @@ def harmonization_report(
     handle = atlas_storage.store.publish(
         "reports", version_id("harmonization_report", REPORT_CODE_VERSION, inputs), files
     )
+    image = "data:image/png;base64," + base64.b64encode(files["rates.png"]).decode()
+    summary = summary_markdown(plan, extra["diagnostics"], shapes, gates, drilldown_counts(study_matchings), image)
     return versioned(
         handle,
         {
-            "summary": dg.MetadataValue.md(files["summary.md"].decode()),
-            "rates_png": dg.MetadataValue.path(handle.file("rates.png")),
+            "summary": dg.MetadataValue.md(summary),
+            **_drilldown_metadata(study_matchings, handle),
             "data_docs": dg.MetadataValue.path(handle.file("data_docs/index.html")),
         },
     )
+
+
+def _drilldown_metadata(study_matchings: dict[str, pd.DataFrame], handle: Handle) -> dict:
+    """Per kind: the total, the first rows as a table, and where the per-study CSV files are."""
+    metadata: dict = {}
+    for kind, table in drilldowns(study_matchings).items():
+        metadata[f"{kind}_features"] = len(table)
+        metadata[kind] = dg.MetadataValue.table(
+            records=[dg.TableRecord(row) for row in table.head(MAX_TABLE_ROWS).to_dict("records")],
+            schema=dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in table.columns]),
+        )
+    metadata["drilldown_files"] = dg.MetadataValue.path(handle.file("studies"))
+    return metadata

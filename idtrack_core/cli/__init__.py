@@ -20,8 +20,9 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from idtrack_core import __version__, progress
 from idtrack_core.cli import convert, ensembl, harmonize, provenance
-from idtrack_core.cli.args import Command
+from idtrack_core.cli.args import Command, HelpFormatter
 from idtrack_core.errors import IdtrackError
 
 log = logging.getLogger("idtrack_core")
@@ -55,7 +56,7 @@ class CommandLineParser(argparse.ArgumentParser):
 
     def _knows(self, word: str) -> bool:
         name = word.split("=", 1)[0]
-        return any(option.startswith(name) for option in self._options())  # argparse accepts unique prefixes
+        return name in self._options()  # no abbreviations (allow_abbrev=False)
 
     def _closest_option(self, words: Sequence[str]) -> str:
         for word in words:
@@ -65,15 +66,34 @@ class CommandLineParser(argparse.ArgumentParser):
         return ""
 
 
+EXAMPLES = """examples:
+  idtrack-atlas demo
+  idtrack-atlas convert --source ../shared/data/human_releases --home home --species homo_sapiens \\
+      --to-release 114 --final-database 'HGNC Symbol' TP53 ENSG00000141510.19
+  idtrack-atlas harmonize --source ../shared/data/human_releases --home home --species homo_sapiens \\
+      --to-release 114 --final-database 'HGNC Symbol' --study a=a.h5ad --study b=b.h5ad --out atlas.h5ad \\
+      --report report/
+  idtrack-atlas COMMAND --help     (every command's options, with examples)"""
+
+
 def build_parser(extend: Callable[[Any], None] | None = None) -> argparse.ArgumentParser:
-    """The command line; ``extend(subparsers)`` may add commands (the platform adds ``demo``)."""
+    """The command line; ``extend(subparsers)`` may add commands (the platform adds ``demo`` and ``retain``)."""
     parser = CommandLineParser(
         prog=PROG,
         description="Track gene identifiers across Ensembl releases and harmonize single-cell atlases.",
+        epilog=EXAMPLES,
+        formatter_class=HelpFormatter,
+        allow_abbrev=False,
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging: -v for progress details, -vv for debug"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bars or progress lines (results and errors only)"
+    )
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(sub)
     if extend is not None:
@@ -115,6 +135,9 @@ def main(argv: Sequence[str] | None = None, extend: Callable[[Any], None] | None
     args = _parse(build_parser(extend), argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    progress.configure("off" if args.quiet else "auto")
+    if not args.quiet:  # the progress lines shown when stderr is not a terminal
+        logging.getLogger(progress.log.name).setLevel(min(level, logging.INFO))
     func: Command = args.func
     try:
         return func(args)

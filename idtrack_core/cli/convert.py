@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from idtrack_core.cli.args import add_target_args, target_from, write_table
+from idtrack_core.cli.args import add_command, add_target_args, target_from, write_table
 
 
 def read_ids(args: argparse.Namespace) -> list[str]:
@@ -48,9 +48,23 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add ``convert`` to the subcommands."""
-    p = sub.add_parser("convert", help="convert identifiers to a target release and database")
+    p = add_command(
+        sub,
+        "convert",
+        summary="convert identifiers to a target release and database",
+        description="Convert gene identifiers of any release and database (Ensembl IDs, symbols, previous symbols, "
+        "aliases, NCBI Gene IDs, …) to one release and database. Writes one row per identifier (category 1:1, 1:n "
+        "or 1:0, targets, genes, reason, evidence) and a one-line summary on stderr. The first run fills --home; "
+        "later runs reuse it.",
+        examples=[
+            "idtrack-atlas convert --source ../shared/data/human_releases --home home --species homo_sapiens "
+            "--to-release 114 --final-database 'HGNC Symbol' TP53 ENSG00000141510.19 NOT_A_REAL_GENE",
+            "idtrack-atlas convert --home home --species homo_sapiens --to-release latest --input ids.txt "
+            "--output converted.parquet",
+        ],
+    )
     add_target_args(p)
-    p.add_argument("--input", help="file with one identifier per line")
-    p.add_argument("--output", help="CSV (default: stdout) or .parquet file")
-    p.add_argument("ids", nargs="*", help="identifiers to convert")
+    p.add_argument("--input", help="file with one identifier per line, e.g. ids.txt")
+    p.add_argument("--output", help="result table, CSV or .parquet by extension, e.g. converted.csv; default: stdout")
+    p.add_argument("ids", nargs="*", help="identifiers to convert, e.g. TP53 ENSG00000141510")
     p.set_defaults(func=cmd_convert)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from idtrack_core.cli.args import add_source_args, release_arg, release_range
+from idtrack_core.cli.args import add_command, add_source_args, release_arg, release_range
 
 
 def cmd_releases(args: argparse.Namespace) -> int:
@@ -49,20 +49,44 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add ``releases``, ``extract`` and ``simulate`` to the subcommands."""
-    p = sub.add_parser("releases", help="list the releases and core databases a source has")
+    p = add_command(
+        sub,
+        "releases",
+        summary="list the releases and core databases a source has",
+        description="List the core databases of a species at an Ensembl source: release, assembly, database name.",
+        examples=["idtrack-atlas releases --source ../shared/data/human_releases --species homo_sapiens"],
+    )
     add_source_args(p)
     p.set_defaults(func=cmd_releases)
 
-    p = sub.add_parser("extract", help="normalize one release into a Parquet release extract")
+    p = add_command(
+        sub,
+        "extract",
+        summary="normalize one release into a Parquet release extract",
+        description="Read one release's core tables from the source and write them as a validated Parquet release "
+        "extract (genes, transcripts, translations, xrefs, synonyms, history + manifest.json).",
+        examples=[
+            "idtrack-atlas extract --source sim --species idtrack_simulans --assembly SIM1 --release 10 --out x10",
+            "idtrack-atlas extract --source ../shared/data/human_releases --species homo_sapiens --release latest "
+            "--out extract114",
+        ],
+    )
     add_source_args(p)
-    p.add_argument("--release", required=True, type=release_arg, help="release number or 'latest'")
-    p.add_argument("--out", required=True, help="output folder (local path or s3://)")
+    p.add_argument("--release", required=True, type=release_arg, help="release to extract, e.g. 114 or latest")
+    p.add_argument("--out", required=True, help="output folder (local path or s3://), e.g. extract114")
     p.set_defaults(func=cmd_extract)
 
-    p = sub.add_parser("simulate", help="write a seeded simulated Ensembl mirror with ground truth")
-    p.add_argument("--out", required=True)
-    p.add_argument("--genes", type=int, default=2000)
-    p.add_argument("--releases", type=release_range, default=(1, 10), help="inclusive range, e.g. 1-10")
-    p.add_argument("--seed", type=int, default=0)
+    p = add_command(
+        sub,
+        "simulate",
+        summary="write a seeded simulated Ensembl mirror with ground truth",
+        description="Write a simulated Ensembl mirror (FTP layout, species idtrack_simulans, assembly SIM1) with its "
+        "ground truth; the same seed gives the same files.",
+        examples=["idtrack-atlas simulate --out sim --genes 2000 --releases 1-10 --seed 0"],
+    )
+    p.add_argument("--out", required=True, help="folder of the mirror, e.g. sim")
+    p.add_argument("--genes", type=int, default=2000, help="genes alive at the first release, e.g. 2000")
+    p.add_argument("--releases", type=release_range, default=(1, 10), help="inclusive release range, e.g. 1-10")
+    p.add_argument("--seed", type=int, default=0, help="random seed, e.g. 0")
     p.add_argument("--overwrite", action="store_true", help="replace an existing mirror at --out")
     p.set_defaults(func=cmd_simulate)

@@ -44,12 +44,13 @@ from idtrack_core.harmonize.studyio import (
 )
 from idtrack_core.io_errors import H5Output, h5_output, writing
 from idtrack_core.network import retrying
+from idtrack_core.progress import Progress, progress
 from idtrack_core.storage import is_local, redact, url_to_fs
 
 log = logging.getLogger(__name__)
 
 STUDY_COLUMN = "handle_anndata"
-ATLAS_CODE_VERSION = "atlas-1.1"
+ATLAS_CODE_VERSION = "atlas-1.2"
 """Changes whenever the atlas written from the same plan, files and settings would differ (part of its version id)."""
 #: HDF5 chunk length (elements) of the growing data/indices/indptr datasets of the output X.
 H5_CHUNK = 1 << 18
@@ -209,7 +210,11 @@ def merge_studies(
     log.info("merging %d studies: %d cells × %d features into %s", len(studies), n_obs, n_vars, redact(out))
 
     nnz = 0
-    with _atomic_output(out, storage_options) as local_path, h5_output(local_path, redact(out)) as (h5, output):
+    with (
+        _atomic_output(out, storage_options) as local_path,
+        h5_output(local_path, redact(out)) as (h5, output),
+        progress(f"merging {len(studies)} studies", total=n_obs, unit="cells") as bar,
+    ):
         h5.attrs["encoding-type"] = "anndata"
         h5.attrs["encoding-version"] = "0.1.0"
         write_elem(h5, "var", _storable(var))  # first: a var that cannot be written fails early
@@ -217,7 +222,7 @@ def merge_studies(
         del obs  # obs grows with cells: not held while X streams
         x_out = _create_csr(h5, "X", n_vars, dtype, compression)
         for p in prepared:
-            nnz += _stream_study(p, x_out, n_vars, dtype, chunk_cells, max_chunk_nnz, storage_options, output)
+            nnz += _stream_study(p, x_out, n_vars, dtype, chunk_cells, max_chunk_nnz, storage_options, output, bar)
         for key in ("obsm", "varm", "obsp", "varp", "layers"):
             write_elem(h5, key, {})
         write_elem(h5, "uns", dict(uns or {}))
@@ -466,6 +471,7 @@ def _stream_study(
     max_chunk_nnz: int,
     storage_options: Mapping[str, Any],
     output: H5Output,
+    bar: Progress,
 ) -> int:
     name, shown = p.layout.name, redact(p.layout.url)
     columns = _ColumnMap.build(p.layout.target_index, n_vars, p.layout.copies)
@@ -491,6 +497,7 @@ def _stream_study(
             output.check()  # stop at the first failed write (no space, …) instead of streaming on
             nnz += block.nnz
             done += block.shape[0]
+            bar.update(block.shape[0], note=name)
             log.info("study %s: %d/%d cells (%d values)", name, done, p.x.n_obs, nnz)
     if done != p.x.n_obs:
         raise StudyInputError(f"{shown}: read {done} cells, expected {p.x.n_obs}")

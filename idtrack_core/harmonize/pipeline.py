@@ -22,9 +22,18 @@ from idtrack_core.harmonize.admission import admit, study_records
 from idtrack_core.harmonize.gates import GateReport, Thresholds
 from idtrack_core.harmonize.matchings import Lookup, diagnose, diagnostics_table, match_features
 from idtrack_core.harmonize.merge import ATLAS_CODE_VERSION, MergeResult, merge_studies
-from idtrack_core.harmonize.plan import PLAN_CODE_VERSION, HarmonizationPlan, HarmonizationPolicy, Mode, build_plan
+from idtrack_core.harmonize.plan import (
+    PLAN_CODE_VERSION,
+    HarmonizationPlan,
+    HarmonizationPolicy,
+    Mode,
+    VarNames,
+    atlas_var,
+    build_plan,
+)
 from idtrack_core.harmonize.registry import study_file_identity, validate_study_names
 from idtrack_core.harmonize.studyio import StudyFeatures, read_study_features
+from idtrack_core.progress import progress as show_progress
 from idtrack_core.provenance import PROVENANCE_KEY, atlas_provenance, plan_provenance
 from idtrack_core.versions import version_id
 
@@ -100,16 +109,18 @@ def match_studies(
     validate_study_names(list(studies))
     opts = dict(storage_options or {})
     features, matchings, files = {}, {}, {}
-    for name, url in studies.items():
-        files[name] = study_file_identity(url, opts)
-        features[name] = read_study_features(url, opts)
-        if features[name].n_obs == 0:
-            log.warning("study %s (%s) has 0 cells: it adds features to the plan but no cells", name, url)
-        study = f"study {name!r} ({features[name].url})"
-        matchings[name] = match_features(list(features[name].var_names), lookup, id_namespace, study)
-        log.info("study %s: %d features matched", name, len(matchings[name]))
-        if progress:
-            progress(name)
+    with show_progress("matching studies", total=len(studies), unit="studies") as bar:
+        for name, url in studies.items():
+            files[name] = study_file_identity(url, opts)
+            features[name] = read_study_features(url, opts)
+            if features[name].n_obs == 0:
+                log.warning("study %s (%s) has 0 cells: it adds features to the plan but no cells", name, url)
+            study = f"study {name!r} ({features[name].url})"
+            matchings[name] = match_features(list(features[name].var_names), lookup, id_namespace, study)
+            log.info("study %s: %d features matched", name, len(matchings[name]))
+            bar.update(note=name)
+            if progress:
+                progress(name)
     return features, matchings, files
 
 
@@ -172,6 +183,7 @@ def make_plan(
     plan = replace(plan, excluded_studies={**failed, **plan.excluded_studies})
     for study, reason in plan.excluded_studies.items():
         log.warning("study %s is left out of the atlas: %s", study, reason)
+    warn_many_to_one(plan)
     planned = {s: r for s, r in records.items() if s not in plan.excluded_studies}
     index_v = index_version(index)
     inputs = {
@@ -185,9 +197,38 @@ def make_plan(
     return AtlasPlan(plan, diagnostics, reports, planned, provenance, version)
 
 
-def atlas_version(plan_version: str, mode: Mode, obs_columns: Sequence[str]) -> str:
+N_TO_ONE_SHOWN = 10
+"""n→1 groups named in a warning before "… and k more"."""
+_N_TO_ONE_VERBS = {"sum": "summed", "first": "only the first kept", "drop": "all dropped"}
+
+
+def warn_many_to_one(plan: HarmonizationPlan) -> None:
+    """Log a warning per study whose features are summed or dropped because several reach one gene (n→1), naming
+    the gene and the features of each group."""
+    report = plan.n_to_one
+    if report.empty:
+        return
+    verb = _N_TO_ONE_VERBS[plan.policy.many_to_one]
+    for study, groups in report.groupby("study", sort=True):
+        shown = [f"{g} ← {f.replace(';', ' + ')}" for g, f in zip(groups["atlas_id"], groups["features"], strict=True)]
+        more = len(shown) - N_TO_ONE_SHOWN
+        log.warning(
+            "study %s: %d gene(s) reached by several features (n→1 policy %r: %s): %s%s",
+            study,
+            len(shown),
+            plan.policy.many_to_one,
+            verb,
+            "; ".join(shown[:N_TO_ONE_SHOWN]),
+            f"; … and {more} more (see the collisions drill-down)" if more > 0 else "",
+        )
+
+
+def atlas_version(plan_version: str, mode: Mode, obs_columns: Sequence[str], var_names: VarNames = "ensembl") -> str:
     """The content address of an atlas made from a plan (which fixes the studies' files and matchings)."""
-    return version_id(f"atlas_{mode}", ATLAS_CODE_VERSION, {"plan": plan_version, "obs_columns": list(obs_columns)})
+    inputs: dict[str, Any] = {"plan": plan_version, "obs_columns": list(obs_columns)}
+    if var_names != "ensembl":
+        inputs["var_names"] = var_names
+    return version_id(f"atlas_{mode}", ATLAS_CODE_VERSION, inputs)
 
 
 def write_atlas(
@@ -198,6 +239,7 @@ def write_atlas(
     out: str,
     obs_columns: Sequence[str] = (),
     storage_options: Mapping[str, Any] | None = None,
+    var_names: VarNames = "ensembl",
 ) -> tuple[MergeResult, dict[str, Any]]:
     """Merge the planned studies into one ``mode`` atlas at ``out``, its provenance in ``uns["idtrack"]``.
 
@@ -217,17 +259,20 @@ def write_atlas(
         ``obs`` columns to keep.
     storage_options
         fsspec options for the studies and ``out``.
+    var_names
+        The atlas's var names: Ensembl gene IDs (``"ensembl"``) or names in the final database made unique
+        (``"symbol"``); the Ensembl ID is in ``var["ensembl_id"]`` either way (:func:`~.plan.atlas_var`).
 
     Returns
     -------
     tuple
         The merge result and the atlas's provenance record.
     """
-    version = atlas_version(plan_record["plan"]["version"], mode, obs_columns)
-    record = atlas_provenance(plan_record, mode, list(obs_columns), version, ATLAS_CODE_VERSION)
+    version = atlas_version(plan_record["plan"]["version"], mode, obs_columns, var_names)
+    record = atlas_provenance(plan_record, mode, list(obs_columns), version, ATLAS_CODE_VERSION, var_names)
     result = merge_studies(
         plan.layouts(mode, urls),
-        plan.var_for(mode),
+        atlas_var(plan.var_for(mode), var_names),
         out,
         obs_columns=obs_columns,
         storage_options=dict(storage_options or {}),

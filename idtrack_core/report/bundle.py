@@ -1,18 +1,30 @@
-"""The files of a harmonization report: summary, rate plot, diagnostics table and Data Docs, in one folder."""
+"""The files of a harmonization report, in one folder::
+
+summary.md                               diagnostics, gates, drill-down counts (linked), policies, identifier sets
+rates.png                                per-study rates with counts, each gate against its limit
+diagnostics.csv                          one row per study
+studies/<study>/failed.csv               every 1:0 feature (feature, reason, candidates, targets, evidence)
+studies/<study>/ambiguous.csv            every 1:n feature
+studies/<study>/collisions.csv           every feature sharing a gene with another of the study (n→1)
+data_docs/index.html …                   Great Expectations Data Docs of the matchings (platform extra)
+manifest.json
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 import pandas as pd
 
 from idtrack_core import storage
+from idtrack_core.harmonize.drilldown import drilldown_counts, drilldown_files
 from idtrack_core.harmonize.gates import GateReport
 from idtrack_core.harmonize.plan import HarmonizationPlan
 from idtrack_core.report.plot import rates_png
 from idtrack_core.report.summary import summary_markdown
 
-REPORT_CODE_VERSION = "report-1.1"
+REPORT_CODE_VERSION = "report-1.2"
 """Changes whenever the report made from the same plan and atlases would differ (part of its version id)."""
 
 
@@ -22,8 +34,11 @@ def report_files(
     atlases: Mapping[str, tuple[int, int]],
     matchings: Mapping[str, pd.DataFrame],
     gates: Mapping[str, GateReport],
+    *,
+    data_docs: bool = True,
+    run_time: datetime | None = None,
 ) -> dict[str, bytes]:
-    """Every file of the report, ``manifest.json`` included.
+    """Every file of the report (see the module docstring), ``manifest.json`` included.
 
     Parameters
     ----------
@@ -34,23 +49,30 @@ def report_files(
     atlases
         Mode → (cells, features) of each atlas.
     matchings
-        Study → its matching table (validated again for the Data Docs).
+        Study → its matching table (the drill-downs, and validated again for the Data Docs).
     gates
         Study → its gate report.
+    data_docs
+        Render the Great Expectations Data Docs (needs the ``platform`` extra).
+    run_time
+        The validation time the Data Docs show (default: now).
 
     Returns
     -------
     dict[str, bytes]
-        ``summary.md``, ``rates.png``, ``diagnostics.csv``, ``data_docs/…`` and ``manifest.json``.
+        Relative path → content.
     """
-    from idtrack_core.report.data_docs import render_data_docs
-
-    docs = render_data_docs(dict(sorted(matchings.items())), gates)
+    counts = drilldown_counts(matchings)
     files = {
-        "summary.md": summary_markdown(plan, diagnostics, atlases, gates).encode(),
-        "rates.png": rates_png(diagnostics),
+        "summary.md": summary_markdown(plan, diagnostics, atlases, gates, counts).encode(),
+        "rates.png": rates_png(diagnostics, gates),
         "diagnostics.csv": diagnostics.to_csv().encode(),
-        **{f"data_docs/{name}": data for name, data in docs.items()},
+        **drilldown_files(matchings),
     }
+    if data_docs:
+        from idtrack_core.report.data_docs import render_data_docs
+
+        docs = render_data_docs(dict(sorted(matchings.items())), gates, run_time=run_time)
+        files.update({f"data_docs/{name}": data for name, data in docs.items()})
     files[storage.MANIFEST] = storage.json_bytes({"format_version": 1, "files": sorted(files)})
     return files
