@@ -13,12 +13,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from idtrack_core.cli import convert, ensembl, harmonize, provenance
+from idtrack_core.cli import convert, ensembl, harmonize, history, provenance
 from idtrack_core.cli.args import Command
 from idtrack_core.errors import IdtrackError
 
 log = logging.getLogger("idtrack_core")
-COMMAND_MODULES = (ensembl, convert, harmonize, provenance)
+COMMAND_MODULES = (ensembl, convert, history, harmonize, provenance)
 
 
 def build_parser(extend: Callable[[Any], None] | None = None) -> argparse.ArgumentParser:

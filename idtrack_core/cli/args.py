@@ -56,13 +56,46 @@ def target_from(args: argparse.Namespace) -> Any:
     return ConversionTarget(args.to_release, args.final_database, args.from_release, args.strategy, args.target_field)
 
 
+def read_ids(args: argparse.Namespace) -> list[str]:
+    """The identifiers given as arguments and in ``--input``."""
+    ids = list(args.ids)
+    if args.input:
+        with open(args.input, encoding="utf-8") as f:
+            ids += [line.strip() for line in f if line.strip()]
+    if not ids:
+        raise argparse.ArgumentTypeError("give identifiers as arguments or with --input FILE")
+    return ids
+
+
+def species_of(args: argparse.Namespace, source: Any = None) -> str:
+    """``--species`` as a production name: aliases, common names and taxonomy IDs are resolved against the
+    source's own list of species (without a source the name must already be a production name)."""
+    from idtrack_core.ensembl.databases import validate_species
+    from idtrack_core.ensembl.species import resolve_species
+
+    return resolve_species(source, args.species) if source is not None else validate_species(args.species)
+
+
+def snapshot_from(args: argparse.Namespace) -> Any:
+    """The graph snapshot of every release at ``--source`` (or cached in ``--home``), built in the workspace."""
+    from idtrack_core.ensembl import open_source
+    from idtrack_core.workspace import Workspace
+
+    source = open_source(args.source) if args.source else None
+    ws = Workspace(args.home, species_of(args, source), args.assembly)
+    extracts = ws.extracts(source) if source is not None else ws.cached_extracts()
+    return ws.load_snapshot(ws.snapshot(extracts))
+
+
 def write_table(df: Any, output: str | None) -> None:
-    """CSV to stdout, or an atomic write of CSV / Parquet (by extension) to ``output``."""
+    """CSV to stdout, or an atomic write of CSV / JSON (records) / Parquet (by extension) to ``output``."""
     from idtrack_core import storage
 
     if output is None:
         df.to_csv(sys.stdout, index=False)
     elif output.endswith(".parquet"):
         storage.atomic_write_bytes(output, storage.parquet_bytes(df))
+    elif output.endswith(".json"):
+        storage.atomic_write_bytes(output, df.to_json(orient="records", indent=1).encode())
     else:
         storage.atomic_write_bytes(output, df.to_csv(index=False).encode())

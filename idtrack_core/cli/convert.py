@@ -6,18 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from idtrack_core.cli.args import add_target_args, target_from, write_table
-
-
-def read_ids(args: argparse.Namespace) -> list[str]:
-    """The identifiers given as arguments and in ``--input``."""
-    ids = list(args.ids)
-    if args.input:
-        with open(args.input, encoding="utf-8") as f:
-            ids += [line.strip() for line in f if line.strip()]
-    if not ids:
-        raise argparse.ArgumentTypeError("give identifiers as arguments or with --input FILE")
-    return ids
+from idtrack_core.cli.args import add_target_args, read_ids, species_of, target_from, write_table
 
 
 def summary_line(result: Any) -> str:
@@ -38,7 +27,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     ids = read_ids(args)
     source = open_source(args.source) if args.source else None
-    ws = Workspace(args.home, args.species, args.assembly)
+    ws = Workspace(args.home, species_of(args, source), args.assembly)
     result = convert_with_home(ws, source, ids, target_from(args))
     write_table(result, args.output)
     print(summary_line(result), file=sys.stderr)
@@ -50,6 +39,6 @@ def register(sub: Any) -> None:
     p = sub.add_parser("convert", help="convert identifiers to a target release and database")
     add_target_args(p)
     p.add_argument("--input", help="file with one identifier per line")
-    p.add_argument("--output", help="CSV (default: stdout) or .parquet file")
+    p.add_argument("--output", help="CSV (default: stdout), .json or .parquet file")
     p.add_argument("ids", nargs="*", help="identifiers to convert")
     p.set_defaults(func=cmd_convert)

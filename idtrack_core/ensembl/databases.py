@@ -56,3 +56,22 @@ def assembly_matches(db_assembly: str, wanted: str | None) -> bool:
     if wanted is None:
         return True
     return db_assembly.lower() == wanted.strip().lower() or assembly_suffix(db_assembly) == assembly_suffix(wanted)
+
+
+_ANY_CORE_DB = re.compile(r"^(?P<species>[a-z][a-z0-9_]*?)_core_(?P<release>\d+)_(?P<assembly>[A-Za-z0-9]+)$")
+
+
+def parse_any_core_db_name(name: str) -> tuple[str, int, str] | None:
+    """``mus_musculus_core_114_39`` → ``("mus_musculus", 114, "39")``; None if it is not a core database name."""
+    m = _ANY_CORE_DB.match(name)
+    if not m:
+        return None
+    return m.group("species"), int(m.group("release")), m.group("assembly")
+
+
+def newest_per_species(dbs: list[CoreDatabase]) -> list[CoreDatabase]:
+    """The newest core database of each species, sorted by species."""
+    newest: dict[str, CoreDatabase] = {}
+    for db in sorted(dbs):
+        newest[db.species] = db
+    return [newest[s] for s in sorted(newest)]

@@ -184,6 +184,8 @@ def _archive(r: _Reader) -> tuple[pd.DataFrame, pd.DataFrame]:
         genes[f"{side}_stable_id"] = _clean_ids(genes[f"{side}_stable_id"])
         genes[f"{side}_version"] = _clean_versions(genes[f"{side}_version"]).where(genes[f"{side}_stable_id"].notna())
     genes = genes[genes["gene_stable_id"].notna()]
+    peptide = pd.to_numeric(genes["peptide_archive_id"]).astype("Int64")
+    genes["peptide_archive_id"] = peptide.mask(peptide <= 0)  # 0: no peptide
     peptides = r.read("peptide_archive", ["peptide_archive_id", "md5_checksum", "peptide_seq"])
     return (
         _table("gene_archive", genes, ["gene_stable_id", "gene_version", "mapping_session_id"]),

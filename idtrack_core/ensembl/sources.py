@@ -24,6 +24,8 @@ from idtrack_core.ensembl.databases import (
     CoreDatabase,
     assembly_matches,
     assembly_suffix,
+    newest_per_species,
+    parse_any_core_db_name,
     parse_core_db_name,
     validate_species,
 )
@@ -63,6 +65,11 @@ class EnsemblSource(Protocol):
     def fingerprint(self, db: CoreDatabase) -> str:
         """A cheap digest that changes when the database's tables change (file sizes and dates, or the
         server's table statistics)."""
+        ...
+
+    def species_meta(self) -> pd.DataFrame:
+        """``production_name, meta_key, meta_value``: the ``species.*`` meta rows of each species' newest core
+        database at the source (the source's own list of species and their names)."""
         ...
 
 
@@ -158,10 +165,7 @@ class DumpSource:
             ok = species in db_species_names(self, db) and assembly_matches(db.assembly, assembly)
             return [db] if ok else []
         dbs: list[CoreDatabase] = []
-        bases = [self._root_path]
-        if "grch37" in self._dir_files(self._root_path):
-            bases.append(f"{self._root_path}/grch37")
-        for base in bases:
+        for base in self._bases():
             for entry in self._dir_files(base):
                 m = _RELEASE_DIR.match(entry)
                 if not m:
@@ -172,6 +176,31 @@ class DumpSource:
                     if parsed and parsed[0] == int(m.group(1)) and assembly_matches(parsed[1], assembly):
                         dbs.append(CoreDatabase(species, parsed[0], parsed[1], name, f"{mysql_dir}/{name}"))
         return sorted(dbs)
+
+    def species_meta(self) -> pd.DataFrame:
+        if self.is_test_db_layout():
+            db = self._test_db()
+            return _species_rows([(db.species, self.read_table(db, "meta", ["meta_key", "meta_value"]))])
+        dbs = []
+        for base in self._bases():
+            for entry in self._dir_files(base):
+                if _RELEASE_DIR.match(entry):
+                    mysql_dir = f"{base}/{entry}/mysql"
+                    for name in self._dir_files(mysql_dir):
+                        parsed = parse_any_core_db_name(name)
+                        if parsed:
+                            dbs.append(CoreDatabase(parsed[0], parsed[1], parsed[2], name, f"{mysql_dir}/{name}"))
+        metas = [
+            (db.species, self.read_table(db, "meta", ["meta_key", "meta_value"])) for db in newest_per_species(dbs)
+        ]
+        return _species_rows(metas)
+
+    def _bases(self) -> list[str]:
+        """The root and, when present, Ensembl's ``grch37`` tree."""
+        bases = [self._root_path]
+        if "grch37" in self._dir_files(self._root_path):
+            bases.append(f"{self._root_path}/grch37")
+        return bases
 
     @cache  # noqa: B019 - one source object lists its test DB once
     def _test_db(self) -> CoreDatabase:
@@ -305,6 +334,17 @@ def db_species_names(source: EnsemblSource, db: CoreDatabase) -> set[str]:
     return names
 
 
+def _species_rows(metas: list[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
+    """``production_name, meta_key, meta_value`` of the ``species.*`` keys of each (species, meta table)."""
+    parts = []
+    for species, meta in metas:
+        rows = meta[meta["meta_key"].astype("string").str.startswith("species.").fillna(False)]
+        parts.append(rows.assign(production_name=species)[["production_name", "meta_key", "meta_value"]])
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype="string") for c in ("production_name", "meta_key", "meta_value")})
+    return pd.concat(parts, ignore_index=True).astype("string").dropna()
+
+
 # ---------------------------------------------------------------------------------------------- MySQL
 
 
@@ -392,6 +432,23 @@ class MySQLSource:
             if parsed and assembly_matches(parsed[1], assembly):
                 dbs.append(CoreDatabase(species, parsed[0], parsed[1], name, name))
         return sorted(dbs)
+
+    def species_meta(self) -> pd.DataFrame:
+        dbs = []
+        for (raw,) in self._query("SHOW DATABASES LIKE %s", ("%\\_core\\_%",)):
+            parsed = parse_any_core_db_name(_text(raw))
+            if parsed:
+                dbs.append(CoreDatabase(parsed[0], parsed[1], parsed[2], _text(raw), _text(raw)))
+        newest = [db for db in newest_per_species(dbs) if _IDENT.match(db.location)]
+        if not newest:
+            return _species_rows([])
+        sql = " UNION ALL ".join(
+            f"SELECT %s, meta_key, meta_value FROM `{db.location}`.`meta` WHERE meta_key LIKE 'species.%%'"
+            for db in newest
+        )
+        rows = self._query(sql, [db.species for db in newest])
+        metas = pd.DataFrame([[_text(v) for v in r] for r in rows], columns=["species", "meta_key", "meta_value"])
+        return _species_rows([(s, m) for s, m in metas.groupby("species", sort=True)])
 
     def table_schema(self, db: CoreDatabase, table: str) -> TableSchema | None:
         rows = self._query(
