@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -111,17 +112,27 @@ class ArchiveIndex:
             pos[missing] = _first_match(self._lower, lower)
         return pos
 
+    @cached_property
+    def _columns(self) -> dict[str, Any]:
+        """The answer columns as arrays, with one more all-NULL row at the end (the answer to unknown IDs)."""
+        t = self.table
+        out: dict[str, Any] = {}
+        for col in ARCHIVE_COLUMNS[1:]:
+            if col == "version":
+                out[col] = pd.array([*t[col], None], dtype="Int64")
+            elif col == "is_current":
+                out[col] = pd.array([*t[col], None], dtype="boolean")
+            else:
+                out[col] = np.append(t[col].to_numpy(dtype=object), None)
+        return out
+
     def lookup(self, queries: Iterable[str]) -> pd.DataFrame:
         """One row per query, in order, with :data:`ARCHIVE_COLUMNS`; unknown IDs have only ``query_id``."""
         q = np.asarray([str(x) for x in queries] if not isinstance(queries, np.ndarray) else queries, dtype=object)
         pos = self.positions(q)
-        rows = self.table.take(np.maximum(pos, 0)).reset_index(drop=True)
-        rows = rows.mask(pd.Series(pos < 0), other=None) if (pos < 0).any() else rows
-        out = rows.drop(columns=["key"])
-        out.insert(0, "query_id", q)
-        out["is_current"] = out["is_current"].astype("boolean")
-        out["version"] = out["version"].astype("Int64")
-        return out[ARCHIVE_COLUMNS]
+        pos[pos < 0] = len(self.table)
+        out = {"query_id": q, **{col: values.take(pos) for col, values in self._columns.items()}}
+        return pd.DataFrame(out, columns=ARCHIVE_COLUMNS)
 
 
 def archive_lookup(
@@ -250,8 +261,15 @@ def _replacements(view: ArchiveEvents, records: pd.DataFrame) -> np.ndarray:
     )
     succ = succ.sort_values(["obj", "db_name", "score", "target"], ascending=[True, True, False, True])
     succ = succ.drop_duplicates(["obj", "db_name", "target"])
-    succ["text"] = succ["target"] + ":" + succ["score"].map(_format_score)
-    joined = succ.groupby(["obj", "db_name"], sort=False)["text"].agg(";".join)
+    text = (succ["target"] + ":" + succ["score"].map(_format_score)).tolist()
+    obj, db = succ["obj"].to_numpy(), succ["db_name"].to_numpy(dtype=object)
+    starts = np.flatnonzero(np.r_[True, (obj[1:] != obj[:-1]) | (db[1:] != db[:-1])]) if len(succ) else []
+    bounds = [*starts, len(succ)]
+    joined = pd.Series(
+        [";".join(text[a:b]) for a, b in pairwise(bounds)],
+        index=pd.MultiIndex.from_arrays([obj[starts], db[starts]]),
+        dtype=object,
+    )
     keys = pd.MultiIndex.from_arrays([records["obj"].to_numpy(), records["db_name"].to_numpy(dtype=object)])
     return joined.reindex(keys).fillna("").to_numpy(dtype=object)
 
@@ -271,7 +289,8 @@ def _records(view: ArchiveEvents, versioned: bool) -> pd.DataFrame:
     release, assembly, db_name = view.release_info(view.position)
     known["is_current"] = alive
     known.loc[alive, ["release", "assembly", "db_name", "evidence"]] = [release, assembly, db_name, "current"]
-    known["replacements"] = np.where(alive, "", _replacements(view, known))
+    known["replacements"] = ""
+    known.loc[~alive, "replacements"] = _replacements(view, known[~alive])
     return known[_RECORD_COLUMNS]
 
 
@@ -309,10 +328,13 @@ def _keyed(view: ArchiveEvents, unversioned: pd.DataFrame, versioned: pd.DataFra
 
 
 def _type_rank(ids: np.ndarray, types: np.ndarray) -> np.ndarray:
-    """0 when the ID's pattern names its type (Ensembl's ``_resolve_type``), else 1 + the type's order."""
-    rank = np.array([1 + _TYPE_ORDER[t] for t in types], dtype=np.int64)
+    """0 when the ID's pattern names its type (Ensembl's ``_resolve_type``), else 1 + the type's order; only IDs
+    of several types need the pattern."""
+    rank = 1 + pd.Series(types, dtype=object).map(_TYPE_ORDER).to_numpy(dtype=np.int64)
+    shared = np.flatnonzero(pd.Series(ids, dtype=object).duplicated(keep=False).to_numpy())
     for typ, pattern in _TYPE_BY_PATTERN:
-        rank[(types == typ) & pd.Series(ids, dtype=object).str.match(pattern).to_numpy(dtype=bool)] = 0
+        named = pd.Series(ids[shared], dtype=object).str.match(pattern).to_numpy(dtype=bool)
+        rank[shared[named & (types[shared] == typ)]] = 0
     return rank
 
 
@@ -337,7 +359,9 @@ def _peptides(view: ArchiveEvents, table: pd.DataFrame) -> np.ndarray:
 
 
 def _version_suffix(versions: pd.Series | Sequence[Any] | np.ndarray) -> np.ndarray:
-    return np.array(["" if pd.isna(v) or int(v) == 0 else f".{int(v)}" for v in versions], dtype=object)
+    """``.N`` for each known version, ``""`` for unknown ones (NULL or 0)."""
+    v = pd.Series(versions).fillna(0).to_numpy(dtype=np.int64)
+    return np.where(v > 0, np.char.add(".", v.astype(str)).astype(object), "")
 
 
 def _format_score(score: float) -> str:
