@@ -47,13 +47,25 @@ def add_target_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--final-database", default="ensembl_gene", help="ensembl_gene or e.g. 'HGNC Symbol'")
     p.add_argument("--strategy", choices=["best", "all"], default="best")
     p.add_argument("--target-field", choices=["label", "accession"], default="label")
+    p.add_argument(
+        "--keep-non-primary",
+        action="store_true",
+        help="also answer with genes on patches, haplotypes and LRGs where a primary-assembly gene answers",
+    )
 
 
 def target_from(args: argparse.Namespace) -> Any:
     """The :class:`ConversionTarget` the arguments ask for ("latest" is resolved against the snapshot)."""
     from idtrack_core.convert import ConversionTarget
 
-    return ConversionTarget(args.to_release, args.final_database, args.from_release, args.strategy, args.target_field)
+    return ConversionTarget(
+        args.to_release,
+        args.final_database,
+        args.from_release,
+        args.strategy,
+        args.target_field,
+        keep_non_primary=args.keep_non_primary,
+    )
 
 
 def read_ids(args: argparse.Namespace) -> list[str]:

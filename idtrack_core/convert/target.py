@@ -35,6 +35,9 @@ class ConversionTarget:
     strategy: Strategy = "best"
     target_field: TargetField = "label"
     source_databases: tuple[str, ...] | None = None
+    keep_non_primary: bool = False
+    """Keep genes on patches, haplotypes, LRGs and other non-reference regions beside primary-assembly genes
+    (by default a non-primary gene is an answer only where no primary gene answers)."""
 
     def resolved(self, releases: Sequence[int]) -> ConversionTarget:
         """This target with ``to_release`` a release of ``releases`` (``"latest"`` → the newest one).
@@ -87,4 +90,5 @@ class ConversionTarget:
             else "+".join(re.sub(r"[^A-Za-z0-9]+", "_", s) for s in self.source_databases)
         )
         frm = "any" if self.from_release is None else str(self.from_release)
-        return f"to{self.to_release}_{db}_from{frm}_{self.strategy}_{self.target_field}_{src}"
+        keep = "_keepnonprimary" if self.keep_non_primary else ""
+        return f"to{self.to_release}_{db}_from{frm}_{self.strategy}_{self.target_field}_{src}{keep}"

@@ -142,17 +142,18 @@ class _Accumulator:
         cols = [self.names.codes(s[c]) for c in ("primary_accession", "display_label", "synonym")]
         self.synonyms.append(np.stack([db, *cols, np.full(len(s), pos)]))
         self._add_history(t["history"])
-        self._add_locations(t, pos)
+        self._add_locations(t, pos, ex.assembly)
         self.sessions.append(t["sessions"])
         if not t["gene_archive"].empty:  # archives are cumulative: the newest of each assembly holds the rest
             self.archives[ex.assembly] = {name: t[name] for name in ARCHIVE_TABLES}
 
-    def _add_locations(self, t: dict[str, pd.DataFrame], pos: int) -> None:
+    def _add_locations(self, t: dict[str, pd.DataFrame], pos: int, assembly: str) -> None:
         for typ, table in (("gene", "genes"), ("transcript", "transcripts")):
             df = t[table]
             df = df[df["seq_region"].notna()]
             obj = self.obj_codes(df["stable_id"], typ)
-            region = self.regions.codes(df["seq_region"].astype(object) + "\t" + df["region_class"].astype(object))
+            where = assembly + "\t" + df["seq_region"].astype(object) + "\t" + df["region_class"].astype(object)
+            region = self.regions.codes(where)
             cols = [df[c].to_numpy(dtype=np.int64) for c in ("seq_region_start", "seq_region_end")]
             strand = df["seq_region_strand"].fillna(0).to_numpy(dtype=np.int64)
             self.locations.append(np.stack([obj, region, *cols, strand, np.full(len(df), pos)]))
@@ -363,14 +364,17 @@ def _finish(acc: _Accumulator, releases: list[int], positions_of: dict[str, list
 
 
 def _locations(acc: _Accumulator, remap: np.ndarray, rows: np.ndarray) -> pd.DataFrame:
-    """Runs of (object, seq_region, start, end, strand, region class)."""
+    """Runs of (object, assembly, seq_region, start, end, strand, region class); a run never spans two
+    assemblies."""
     (obj, region, start, end, strand), first, last = runs([remap[rows[0]], *rows[1:5]], rows[5])
-    pairs = [s.split("\t", 1) for s in acc.regions.values]
-    names = np.array([p[0] for p in pairs], dtype=object)
-    classes = np.array([p[1] for p in pairs], dtype=object)
+    parts = [s.split("\t", 2) for s in acc.regions.values]
+    assemblies = np.array([p[0] for p in parts], dtype=object)
+    names = np.array([p[1] for p in parts], dtype=object)
+    classes = np.array([p[2] for p in parts], dtype=object)
     return pd.DataFrame(
         {
             "obj": obj.astype(np.int32),
+            "assembly": pd.array(assemblies[region], dtype="string"),
             "seq_region": pd.array(names[region], dtype="string"),
             "start": start,
             "end": end,

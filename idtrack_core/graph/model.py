@@ -15,8 +15,8 @@ Tables (release sets are runs ``first``..``last`` of positions into ``releases``
 - ``xrefs``: obj, db_name, db_display_name, accession, label, first, last — external names; the database is
   part of the name's identity.
 - ``synonyms``: db_name, accession, label, synonym, first, last — synonyms of an xref.
-- ``locations``: obj, seq_region, start, end, strand, region_class, first, last — where genes and transcripts
-  lie (coordinates compare only within one assembly: the assembly of the positions ``first``..``last``).
+- ``locations``: obj, assembly, seq_region, start, end, strand, region_class, first, last — where genes and
+  transcripts lie (coordinates compare only within one assembly; a run never spans two).
 - ``sessions``: Ensembl's ``mapping_session`` rows (old/new release, database name and assembly, created).
 - ``gene_archive``, ``peptide_archive``: Ensembl's archive of old gene versions' transcripts and translations
   and their peptide sequences (the newest archive of each assembly; empty when the databases have none).

@@ -30,6 +30,8 @@ COUNT_KEYS = (
     "hgnc_symbol",
     "entrez_id",
     "clone_name",
+    "clone_reuse",
+    "shared_synonym",
     "no_symbol",
     "transcript",
     "translation",
@@ -74,6 +76,11 @@ class SimulationRates:
         Share of new HGNC symbols that differ only in case from another living gene's symbol.
     clone_name
         Share of new genes named by a ``Clone_based_ensembl_gene`` name (``AC912345.1``) instead of HGNC.
+    clone_reuse
+        Share of new clone-named genes that take the clone name of a retired gene, when one is free (Ensembl
+        reassigns clone-based names; the new gene lies elsewhere).
+    shared_synonym
+        Per retirement of an HGNC-named gene: its symbol lives on as an alias of two unrelated living genes.
     no_symbol
         Share of new genes without any name.
     entrez
@@ -95,6 +102,8 @@ class SimulationRates:
     shared_alias: float = 0.1
     case_variant: float = 0.03
     clone_name: float = 0.15
+    clone_reuse: float = 0.5
+    shared_synonym: float = 0.1
     no_symbol: float = 0.03
     entrez: float = 0.9
     protein_coding: float = 0.55

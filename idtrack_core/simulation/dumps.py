@@ -30,7 +30,7 @@ import numpy as np
 
 from idtrack_core.ensembl.mysqldump import format_rows, format_value
 from idtrack_core.simulation.config import ASSEMBLY, ASSEMBLY_SUFFIX, SCIENTIFIC_NAME, SPECIES
-from idtrack_core.simulation.model import Event, ReleaseView
+from idtrack_core.simulation.model import CHROMOSOMES, Event, ReleaseView
 from idtrack_core.simulation.schema import (
     CLONE_DB_ID,
     CORE_SCHEMA_SQL,
@@ -176,10 +176,10 @@ def release_tables(view: ReleaseView, num: Decimals) -> dict[str, str]:
             num(np.arange(1, n_genes + 1)),
             strs(view.gene_biotypes),
             Const(1),
-            Const(1),
-            Const(0),
-            Const(0),
-            Const(1),
+            num(view.gene_region + 1),
+            num(view.gene_start),
+            num(view.gene_end),
+            num(view.gene_strand),
             num(display, display < 0),
             Const("ensembl"),
             Const(None),
@@ -197,10 +197,10 @@ def release_tables(view: ReleaseView, num: Decimals) -> dict[str, str]:
             num(np.arange(1, n_tx + 1)),
             num(view.tx_gene + 1),
             Const(1),
-            Const(1),
-            Const(0),
-            Const(0),
-            Const(1),
+            num(view.gene_region[view.tx_gene] + 1),
+            num(view.tx_start),
+            num(view.tx_end),
+            num(view.gene_strand[view.tx_gene]),
             Const(None),
             Const("ensembl"),
             strs(view.tx_biotypes),
@@ -273,6 +273,15 @@ def meta_rows(release: int) -> list[tuple[object, ...]]:
     ]
 
 
+def seq_region_rows() -> list[tuple[object, ...]]:
+    """The simulated chromosomes ``1``..``CHROMOSOMES`` (lengths beyond every slot a simulation can use)."""
+    return [(k, str(k), 1, 2_000_000_000) for k in range(1, CHROMOSOMES + 1)]
+
+
+def coord_system_rows() -> list[tuple[object, ...]]:
+    return [(1, 1, "chromosome", ASSEMBLY, 1, "default_version")]
+
+
 def mapping_session_row(session_id: int, old_release: int, new_release: int) -> tuple[object, ...]:
     created = (_EPOCH + timedelta(days=91 * new_release)).strftime("%Y-%m-%d 00:00:00")
     return (
@@ -324,6 +333,10 @@ class DumpWriter:
         self._num = Decimals()
         self._schema = gzip_bytes(CORE_SCHEMA_SQL.encode(), compresslevel)
         self._external_db = gzip_bytes(format_rows(EXTERNAL_DB_ROWS).encode(), compresslevel)
+        self._regions = {
+            "seq_region": gzip_bytes(format_rows(seq_region_rows()).encode(), compresslevel),
+            "coord_system": gzip_bytes(format_rows(coord_system_rows()).encode(), compresslevel),
+        }
 
     def _submit(self, task: Callable[[], None]) -> None:
         self._pending.append(self._pool.submit(task))
@@ -359,7 +372,10 @@ class DumpWriter:
         schema, external_db = self._schema, self._external_db
         self._submit(lambda: self._write(os.path.join(folder, f"{db}.sql.gz"), schema))
         self._submit(lambda: self._write(os.path.join(folder, "external_db.txt.gz"), external_db))
-        self.files += 3
+        for table, data in self._regions.items():
+            path = os.path.join(folder, f"{table}.txt.gz")
+            self._submit(lambda path=path, data=data: self._write(path, data))
+        self.files += 3 + len(self._regions)
         return folder
 
     def close_quietly(self) -> None:
