@@ -95,7 +95,7 @@ def test_ids_of_84_retired_before_114_are_1to0_or_bridged_with_evidence(hgnc_ind
         targets = row["ensembl_genes"].split(";")
         for via in row["bridge_via"].split(";"):
             if via.startswith("coordinates/"):  # assembly:region:start-end:strand of the gene it led to
-                assert re.fullmatch(r"coordinates/38:\w+:\d+-\d+:[+-]", via), (gene, via)
+                assert re.fullmatch(r"coordinates/GRCh38:\w+:\d+-\d+:[+-]", via), (gene, via)
                 continue
             display, name = via.split("/", 1)
             db, name = by_display[display], name.removesuffix(" (locations differ)").removesuffix(" (synonym)")

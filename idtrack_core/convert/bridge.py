@@ -70,7 +70,8 @@ class BridgeHops:
 
 @dataclass(frozen=True)
 class _Place:
-    assembly: str
+    assembly: str  # compared by assembly_key
+    name: str  # the assembly's name, for the evidence
     region: str
     strand: int
     start: int
@@ -267,7 +268,7 @@ class BridgeIndex:
             if self.coexisted(obj, int(z[i])):
                 continue
             time = max(zf[i], lo) if end >= start else min(zl[i], hi)
-            where = f"{here.assembly}:{here.region}:{zs[i]}-{ze[i]}:{'+' if here.strand > 0 else '-'}"
+            where = f"{here.name}:{here.region}:{zs[i]}-{ze[i]}:{'+' if here.strand > 0 else '-'}"
             targets.append(BridgeTarget(int(z[i]), float(time), f"coordinates/{where}", float(overlap[i])))
         return BridgeHops(_unique(targets))
 
@@ -293,11 +294,13 @@ def _places(
     loc = snap.tables["locations"]
     loc = loc[types[loc["obj"].to_numpy()] == "gene"]
     assembly = loc["assembly"].map(assembly_key).to_numpy(dtype=object)
+    names = loc["assembly"].to_numpy(dtype=object)
     first, last = rel[loc["first"].to_numpy()], rel[loc["last"].to_numpy()]
     places: dict[int, list[_Place]] = defaultdict(list)
     cols = (loc[c].tolist() for c in ("obj", "seq_region", "strand", "start", "end"))
-    for (obj, region, strand, s, e), a, f, la in zip(zip(*cols, strict=True), assembly, first, last, strict=True):
-        places[obj].append(_Place(a, region, int(strand), int(s), int(e), float(f), float(la)))
+    rows = zip(zip(*cols, strict=True), assembly, names, first, last, strict=True)
+    for (obj, region, strand, s, e), a, name, f, la in rows:
+        places[obj].append(_Place(a, name, region, int(strand), int(s), int(e), float(f), float(la)))
     frame = pd.DataFrame(
         {
             "assembly": assembly,

@@ -142,7 +142,7 @@ class _Accumulator:
         cols = [self.names.codes(s[c]) for c in ("primary_accession", "display_label", "synonym")]
         self.synonyms.append(np.stack([db, *cols, np.full(len(s), pos)]))
         self._add_history(t["history"])
-        self._add_locations(t, pos, ex.assembly)
+        self._add_locations(t, pos, _assembly_name(ex))
         self.sessions.append(t["sessions"])
         if not t["gene_archive"].empty:  # archives are cumulative: the newest of each assembly holds the rest
             self.archives[ex.assembly] = {name: t[name] for name in ARCHIVE_TABLES}
