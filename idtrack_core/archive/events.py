@@ -39,7 +39,7 @@ class ArchiveEvents:
         """The archive of ``snap`` at ``release`` (default: its newest) and ``assembly`` (default: primary)."""
         pos = snap.position(snap.snapshot_release if release is None else release, assembly)
         e = snap.tables["events"]
-        e = e[(e["source"] == "stable_id_event") & ~(e["new_time"] > snap.release_list[pos])]
+        e = e[(e["source"] == "stable_id_event") & ~(e["new_time"] > snap.history_time(pos))]
         s = snap.tables["sessions"].drop(columns=["old_release", "new_release"])
         e = e.drop(columns=["source"]).merge(s, on="mapping_session_id", how="left")
         e["created"] = e["created"].fillna("")

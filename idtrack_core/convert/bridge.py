@@ -128,27 +128,28 @@ class BridgeIndex:
         """Whether genes ``a`` and ``b`` both existed in some release of the snapshot."""
         return any(f1 <= l2 and f2 <= l1 for f1, l1 in self.lives.get(a, ()) for f2, l2 in self.lives.get(b, ()))
 
-    def place_near(self, obj: int, time: float) -> _Place | None:
-        """Where ``obj`` lay at the release nearest to ``time`` (None: no location known)."""
-        places = self.places.get(obj)
+    def place_near(self, obj: int, time: float, assembly: str | None = None) -> _Place | None:
+        """Where ``obj`` lay (on ``assembly``, when given) at the release nearest to ``time`` (None: unknown)."""
+        places = [p for p in self.places.get(obj, ()) if assembly is None or p.assembly == assembly]
         if not places:
             return None
-        return min(
-            places,
-            key=lambda p: (0 if p.first <= time <= p.last else min(abs(p.first - time), abs(p.last - time)), -p.last),
-        )
+
+        def distance(p: _Place) -> tuple[float, float]:
+            return (0.0 if p.first <= time <= p.last else min(abs(p.first - time), abs(p.last - time)), -p.last)
+
+        return min(places, key=distance)
 
     def overlap(self, a: int, a_time: float, b: int, b_time: float) -> float | None:
-        """Reciprocal overlap of two genes where they lay near those times; None when they have no locations in
-        one assembly (no evidence either way), 0 when on other regions or strands."""
-        pa, pb = self.place_near(a, a_time), self.place_near(b, b_time)
+        """Reciprocal overlap of two genes where they lay near those times, compared on the candidate ``b``'s
+        assembly (else on ``a``'s); None when they have no locations in one assembly (no evidence either way),
+        0 when on other regions or strands."""
+        pb = self.place_near(b, b_time)
+        pa = None if pb is None else self.place_near(a, a_time, pb.assembly)
+        if pa is None:
+            pa = self.place_near(a, a_time)
+            pb = None if pa is None else self.place_near(b, b_time, pa.assembly)
         if pa is None or pb is None:
             return None
-        if pa.assembly != pb.assembly:
-            same = [p for p in self.places[b] if p.assembly == pa.assembly]
-            if not same:
-                return None
-            pb = min(same, key=lambda p: abs(p.last - b_time))
         if (pa.region, pa.strand) != (pb.region, pb.strand):
             return 0.0
         return float(reciprocal_overlap(np.int64(pa.start), np.int64(pa.end), np.int64(pb.start), np.int64(pb.end)))

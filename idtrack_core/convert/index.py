@@ -56,6 +56,8 @@ class ResolutionIndex:
             "target_field": t.target_field,
             "source_databases": list(t.source_databases) if t.source_databases else None,
             "keep_non_primary": t.keep_non_primary,
+            "to_assembly": t.to_assembly,
+            "from_assembly": t.from_assembly,
             "rows": {"exact": len(exact), "lower": len(lower)},
             "categories": {k: int(v) for k, v in exact["category"].value_counts().sort_index().items()},
         }
@@ -74,6 +76,8 @@ class ResolutionIndex:
             m["target_field"],
             sources,
             bool(m.get("keep_non_primary", False)),
+            m.get("to_assembly"),
+            m.get("from_assembly"),
         )
 
     @cached_property

@@ -117,7 +117,9 @@ class Resolver:
         self.target = target.validated(snap)
         names = names or NameTable.from_snapshot(snap)
         self.names = names.restricted_to(list(self.target.source_databases or ()))
-        self.pos = snap.position(self.target.to_release)
+        self.pos = snap.position(self.target.to_release, self.target.to_assembly)
+        self.target_time = snap.history_time(self.pos)
+        self.from_time = self._from_time()
         objs = snap.tables["objects"]
         self.ids = objs["stable_id"].to_numpy(dtype=object)
         self.types = objs["type"].to_numpy(dtype=object)
@@ -138,10 +140,21 @@ class Resolver:
         self.non_primary_genes = (
             frozenset() if self.target.keep_non_primary else non_primary_genes(snap, self.pos, self.ids, self.types)
         )
-        self.walker = HistoryWalker(snap, self.target.to_release, self.alive)
+        self.walker = HistoryWalker(snap, self.target_time, self.alive)
         self._bridges: BridgeIndex | None = None
         self._lowercase: NameTable | None = None
         self._start_memo: dict[tuple[int, float, float], Answer] = {}
+
+    def _from_time(self) -> float | None:
+        """Where ``from_release`` (of ``from_assembly``) stands in history: an extract's history release when the
+        snapshot has that release, else the number itself."""
+        frm = self.target.from_release
+        if frm is None:
+            return None
+        try:
+            return self.snap.history_time(self.snap.position(frm, self.target.from_assembly))
+        except ValueError:
+            return float(frm)
 
     # ------------------------------------------------------------------ final hop
     def _final_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -329,14 +342,14 @@ class Resolver:
             return rows.assign(lo=[], hi=[])
         first, last = rows["first"].to_numpy(), rows["last"].to_numpy()
         ensembl = (rows["tier"] == TIER_ENSEMBL).to_numpy()
-        frm = self.target.from_release
-        anchor = float(frm if frm is not None else self.target.to_release)
+        frm = self.from_time
+        anchor = frm if frm is not None else self.target_time
         clamped = np.clip(anchor, first, last)
         lo = np.where(ensembl, first, clamped)
         hi = np.where(ensembl, last, clamped)
         if frm is not None:
             inside = ensembl & (first <= frm) & (frm <= last)
-            lo, hi = np.where(inside, float(frm), lo), np.where(inside, float(frm), hi)
+            lo, hi = np.where(inside, frm, lo), np.where(inside, frm, hi)
         rows = rows.assign(
             lo=lo,
             hi=hi,

@@ -7,7 +7,9 @@ One snapshot may combine assemblies of one species (Ensembl's GRCh37 databases, 
 GRCh38 ones): extracts are ordered by release, then by assembly age (the assembly that appears first is older),
 so a release number held by two assemblies has two consecutive positions and a release set of an object present
 in both is still one run. The newest assembly is the snapshot's primary ``assembly``; derived version changes
-are computed within each assembly.
+are computed within each assembly. An extract whose mapping sessions stop before its own release (a frozen gene
+set republished later, like Ensembl's GRCh37 databases after release 75) stands in history at the newest release
+its sessions reach (``history_release``): conversions from or to it start or end there.
 """
 
 from __future__ import annotations
@@ -242,13 +244,22 @@ def build_snapshot(
         ex = item if isinstance(item, ReleaseExtract) else read_extract(item, **opts)
         acc.add(ex, pos)
         schema = ex.manifest.get("ensembl_schema_version")
-        rows.append((ex.release, ex.database, extract_digest(ex), ex.assembly, _assembly_name(ex), schema))
+        row = (
+            ex.release,
+            ex.database,
+            extract_digest(ex),
+            ex.assembly,
+            _assembly_name(ex),
+            schema,
+            _history_release(ex),
+        )
+        rows.append(row)
         log.info("snapshot: added release %s %s (%d/%d)", ex.release, ex.assembly, pos + 1, len(keys))
     releases = [r for r, _ in keys]
     positions_of = {a: [p for p, k in enumerate(keys) if k[1] == a] for a in age}
     tables = _finish(acc, releases, positions_of)
     tables["releases"] = pd.DataFrame(rows, columns=list(RELEASE_COLUMNS)).astype(
-        {"release": "int64", "schema_version": "string"}
+        {"release": "int64", "schema_version": "string", "history_release": "float64"}
     )
     primary = max(age, key=lambda a: age[a])
     identity = {
@@ -258,7 +269,7 @@ def build_snapshot(
         "assembly": primary,
         "assemblies": sorted(age, key=lambda a: age[a]),
         "snapshot_release": releases[-1],
-        "releases": [{"release": r, "database": d, "extract_sha256": s, "assembly": a} for r, d, s, a, _, _ in rows],
+        "releases": [{"release": r, "database": d, "extract_sha256": s, "assembly": a} for r, d, s, a, *_ in rows],
     }
     manifest = {
         **identity,
@@ -275,6 +286,14 @@ def assembly_ages(keys: Iterable[tuple[int, str]]) -> dict[str, tuple[int, str]]
     for release, assembly in keys:
         first[assembly] = min(release, first.get(assembly, release))
     return {a: (r, a) for a, r in first.items()}
+
+
+def _history_release(ex: ReleaseExtract) -> float:
+    """Where the extract stands in history: its release, or the newest release its mapping sessions reach when that
+    is older (a frozen gene set republished in later releases, as Ensembl's GRCh37 databases after 75)."""
+    reached = pd.to_numeric(ex.tables["sessions"]["new_release"], errors="coerce").dropna()
+    reached = reached[reached <= ex.release]
+    return float(reached.max()) if len(reached) and reached.max() < ex.release else float(ex.release)
 
 
 def _assembly_name(ex: ReleaseExtract) -> str:

@@ -4,7 +4,8 @@ Tables (release sets are runs ``first``..``last`` of positions into ``releases``
 
 - ``releases``: release, database, extract_sha256, assembly (the extract's), assembly_name (its meta
   ``assembly.default``, e.g. ``GRCh37``), schema_version (its meta ``schema_version``) — the extracts the snapshot
-  was built from, ascending by release, then by assembly age (older first; see :mod:`.build`).
+  was built from, ascending by release, then by assembly age (older first; see :mod:`.build`); history_release is
+  where that extract stands in history (its release, or older for a frozen gene set republished later).
 - ``objects``: obj, type (gene/transcript/translation), stable_id — one row per unversioned Ensembl ID.
 - ``versions``: obj, version (nullable: unknown in that release), first, last — where each version existed.
 - ``parents``: child, parent, first, last — transcript→gene and translation→transcript links.
@@ -35,7 +36,15 @@ import pandas as pd
 
 SNAPSHOT_FORMAT_VERSION = 2
 ARCHIVE_TABLES = ("gene_archive", "peptide_archive")
-RELEASE_COLUMNS = ("release", "database", "extract_sha256", "assembly", "assembly_name", "schema_version")
+RELEASE_COLUMNS = (
+    "release",
+    "database",
+    "extract_sha256",
+    "assembly",
+    "assembly_name",
+    "schema_version",
+    "history_release",
+)
 TABLES = (
     "releases",
     "objects",
@@ -81,6 +90,10 @@ class Snapshot:
     @property
     def content_hash(self) -> str:
         return self.manifest["content_sha256"]
+
+    def history_time(self, pos: int) -> float:
+        """Where the extract at position ``pos`` stands in history (see ``history_release``)."""
+        return float(self.tables["releases"]["history_release"].iloc[pos])
 
     @cached_property
     def assembly_list(self) -> list[str]:

@@ -11,6 +11,11 @@ SPECIES = "idtrack_simulans"
 SCIENTIFIC_NAME = "Idtrack simulans"
 ASSEMBLY = "SIM1"
 ASSEMBLY_SUFFIX = "1"
+# The older assembly of a simulation with an assembly switch (like GRCh37 before GRCh38), and the folder of its
+# frozen databases republished after the switch (Ensembl's ``grch37/`` tree, the name DumpSource reads).
+OLD_ASSEMBLY = "SIM0"
+OLD_ASSEMBLY_SUFFIX = "0"
+OLD_ASSEMBLY_TREE = "grch37"
 
 # Event types of the ground-truth transitions table.
 TRANSITION_EVENTS = ("unchanged", "version_bump", "retirement", "birth", "merge", "split", "reid")
