@@ -147,3 +147,36 @@ def test_archive_at_an_older_release_ignores_later_sessions(tmp_path):
         # the release a retired gene last existed in, and its version there, are the ground truth's
         last = truth.genes.loc[truth.genes["stable_id"] == r.id, "release"].max()
         assert (int(r.release), r.version) == (last, genes[(r.id, last)])
+
+
+# ensembl-rest t/archive.t expects this peptide for ENSP00000370275 (its test database's peptide_archive row 75538,
+# which our copy of the database lacks; Apache-2.0, EMBL-EBI)
+ARCHIVED_PEPTIDE = (
+    "MTTEGGPPPAPLRRACSPVPGALQAALMSPPPAAAAAAAAAPETTSSSSSSSSASCASSSSSSNSASAPSAACKSAGGGGAGAGSGGAKKASSGLRRPEK"
+    "PPYSYIALIVMAIQSSPSKRLTLSEIYQFLQARFPFFRGAYQGWKNSVRHNLSLNECFIKLPKGLGRPGKGHYWTIDPASEFMFEEGSFRRRPRGFRRKC"
+    "QALKPMYHRVVSGLGFGASLLPQGFDFQAPPSAPLGCHSQGGYGGLDMMPAGYDAGAGAPSHAHPHHHHHHHVPHMSPNPGSTYMASCPVPAGPGGVGAA"
+    "GGGGGGDYGPDSSSSPVPSSPAMASAIECHSPYTSPAAHWSSPGASPYLKQPPALTPSSNPAASAGLHSSMSSYSLEQSYLHQNAREDLSVGLPRYQHHS"
+    "TPVCDRKDFVLNFNGISSFHPSASGSYYHHHHQSVCQDIKPCVM"
+)
+
+
+def test_archived_peptide_of_a_retired_translation(tmp_path):
+    """With Ensembl's peptide_archive, a non-current translation carries its archived sequence, as REST does."""
+    import hashlib
+    import shutil
+
+    folder = tmp_path / "db"
+    shutil.copytree(FOLDER, folder)
+    create = (
+        "CREATE TABLE `peptide_archive` (\n  `peptide_archive_id` int(10) unsigned NOT NULL AUTO_INCREMENT,\n"
+        "  `md5_checksum` varchar(32) DEFAULT NULL,\n  `peptide_seq` mediumtext NOT NULL,\n"
+        "  PRIMARY KEY (`peptide_archive_id`)\n) ENGINE=MyISAM DEFAULT CHARSET=latin1;\n"
+    )
+    (folder / "table.sql").write_text((folder / "table.sql").read_text() + "\n" + create)
+    checksum = hashlib.md5(ARCHIVED_PEPTIDE.encode()).hexdigest().upper()
+    (folder / "peptide_archive.txt").write_text(f"75538\t{checksum}\t{ARCHIVED_PEPTIDE}\n")
+    ex = extract_release(DumpSource(str(folder)), "homo_sapiens", None, 72)
+    assert ex.manifest["archive"] == {"gene_archive": True, "peptide_archive": True}
+    got = archive_lookup(build_snapshot([ex]), ["ENSP00000370275", "ENSP00000259806", "ENSG00000054598.4"])
+    assert got["peptide"].tolist() == [ARCHIVED_PEPTIDE, None, None]  # current IDs and genes have none
+    assert checksum == "5BF671FA4A510816EAE0C8E299605D6D"  # the checksum Ensembl's row carries
