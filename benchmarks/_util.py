@@ -360,7 +360,7 @@ def _frame_line(frame: str) -> str:
 
 
 def _short_path(path: str) -> str:
-    for marker in ("site-packages/", "/work/main/"):
+    for marker in ("site-packages/", f"{Path(__file__).resolve().parents[1]}/"):
         if marker in path:
             return path.split(marker, 1)[1]
     return path

@@ -51,8 +51,8 @@ from benchmarks._util import (
     verdict,
 )
 
-DEFAULT_ROOT = "/work/shared/data/human_releases"
 REPO = Path(__file__).resolve().parent.parent
+DEFAULT_ROOT = str((REPO / ".." / "shared" / "data" / "human_releases").resolve())  # the shared fixtures
 TARGET_SECONDS = 20.0
 TARGET_PEAK = 1 * GIB
 _BLOCK = 1 << 23

@@ -31,13 +31,14 @@ def demo_instance_home() -> str:
     return os.path.abspath(os.environ.get("DAGSTER_HOME") or os.getcwd())
 
 
-def run_demo(home: str, out: TextIO = sys.stdout) -> int:
-    """Materialize the whole lineage in-process on the demo data under ``home``; print the diagnostics table
-    and the atlas shapes. Returns the exit code."""
+def run_demo(home: str, out: TextIO = sys.stdout, instance_home: str | None = None) -> int:
+    """Materialize the whole lineage in-process on the demo data under ``home`` into the Dagster instance at
+    ``instance_home`` (default :func:`demo_instance_home`); print the diagnostics table and the atlas shapes.
+    Returns the exit code."""
     started = time.perf_counter()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDTRACK_")}
     resources = build_definitions(resources_from_env({**env, "IDTRACK_HOME": home})).resources
-    instance_home = demo_instance_home()
+    instance_home = instance_home or demo_instance_home()
     with dg.DagsterInstance.from_config(instance_home) as instance:
         source, registry = resources["ensembl_source"], resources["study_registry"]
         releases = [str(db.release) for db in source.open().list_databases(source.species, source.assembly)]

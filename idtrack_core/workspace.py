@@ -27,10 +27,10 @@ import pandas as pd
 from idtrack_core import storage
 from idtrack_core.convert.index import INDEX_CODE_VERSION, ResolutionIndex
 from idtrack_core.convert.target import ConversionTarget
-from idtrack_core.ensembl import EnsemblSource, extract_release
+from idtrack_core.ensembl import EnsemblSource, databases_of, extract_release
 from idtrack_core.ensembl.databases import CoreDatabase, validate_species
 from idtrack_core.ensembl.extract import EXTRACT_CODE_VERSION, extract_files
-from idtrack_core.errors import SnapshotError, UnknownSpeciesError
+from idtrack_core.errors import SnapshotError
 from idtrack_core.graph import Snapshot, build_snapshot, read_snapshot
 from idtrack_core.graph.build import SNAPSHOT_CODE_VERSION
 from idtrack_core.graph.store import snapshot_files
@@ -93,9 +93,7 @@ class Workspace:
 
     def extracts(self, source: EnsemblSource) -> list[Handle]:
         """Up-to-date extracts of every release the source has for this species/assembly (oldest first)."""
-        dbs = source.list_databases(self.species, self.assembly)
-        if not dbs:
-            raise UnknownSpeciesError(f"no core database of species {self.species!r} at {storage.redact(source.url)}")
+        dbs = databases_of(source, self.species, self.assembly)  # errors list what the source has
         return [self.extract(source, db) for db in sorted(dbs, key=lambda d: d.release)]
 
     def cached_extracts(self) -> list[Handle]:

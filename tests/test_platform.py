@@ -14,6 +14,7 @@ import pytest
 import scipy.sparse as sp
 import yaml
 
+from idtrack_assets import console
 from idtrack_assets.definitions import ASSETS, build_definitions, defs
 from idtrack_assets.partitions import releases_partitions, studies_partitions
 from idtrack_assets.resources import resources_from_env
@@ -274,7 +275,7 @@ def test_a_gate_never_leaks_through_a_stale_plan(demo_home, tmp_path):
         )
 
 
-def test_versions_are_immutable_reused_and_retained(demo_home, tmp_path):
+def test_versions_are_immutable_reused_and_retained(demo_home, tmp_path, monkeypatch, capsys):
     """Different inputs → two atlas versions, each readable with its own provenance; the same inputs again reuse
     the version (nothing rewritten); retention removes the old version and never the current one."""
     registry, b_file = two_study_registry(demo_home, tmp_path)
@@ -312,7 +313,14 @@ def test_versions_are_immutable_reused_and_retained(demo_home, tmp_path):
         removed = {(v.slot, v.version) for v in plan.remove}
         assert ("atlases/union", first.version) in removed
         assert all((h.slot, h.version) not in removed for h in store.pointers().values())
-        store.apply_retention(plan)
+
+        # the retention command: a dry run removes nothing, then the old atlas goes and the current one stays
+        monkeypatch.setenv("IDTRACK_STORAGE", definitions.resources["atlas_storage"].root)
+        monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "no-runs"))
+        (tmp_path / "no-runs").mkdir()
+        assert console.main(["retain", "--keep", "1", "--min-age-hours", "0", "--dry-run"]) == 0
+        assert f"would remove\tatlases/union\t{first.version}" in capsys.readouterr().out and first_file.exists()
+        assert console.main(["retain", "--keep", "1", "--min-age-hours", "0"]) == 0
         assert not first_file.exists() and current_atlas(definitions).n_obs == new.n_obs
         assert run(definitions, instance, GATED).success  # still consistent after retention
 

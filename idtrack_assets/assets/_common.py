@@ -1,5 +1,6 @@
 """Small helpers shared by the asset modules: outputs and metadata for the UI, refusals as failures."""
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -8,6 +9,9 @@ import pandas as pd
 
 from idtrack_core.errors import QualityGateError, StalePlanError
 from idtrack_core.versions import Handle
+
+# Data versions of outputs are what makes staleness in the UI true; Dagster 1.13 still calls the parameter beta.
+warnings.filterwarnings("ignore", message=r"Parameter `data_version` .* is currently in beta", category=dg.BetaWarning)
 
 
 def preview(df: pd.DataFrame, rows: int = 10) -> dg.MetadataValue:

@@ -22,12 +22,16 @@ def summary_line(result: Any) -> str:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     """Convert identifiers and write the result table."""
+    from idtrack_core.cli.checks import check_output, checked_target
     from idtrack_core.ensembl import open_source
     from idtrack_core.workspace import Workspace, convert_with_home
 
     ids = read_ids(args)
-    source = open_source(args.source) if args.source else None
-    ws = Workspace(args.home, species_of(args, source), args.assembly)
+    check_output(args.output)
+    if args.source:  # an alias (human) or taxonomy ID becomes the production name before the checks
+        args.species = species_of(args, open_source(args.source))
+    source = checked_target(args)
+    ws = Workspace(args.home, args.species, args.assembly)
     result = convert_with_home(ws, source, ids, target_from(args))
     write_table(result, args.output)
     print(summary_line(result), file=sys.stderr)

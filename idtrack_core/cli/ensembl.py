@@ -10,27 +10,22 @@ from idtrack_core.cli.args import add_source_args, release_arg, release_range
 
 def cmd_releases(args: argparse.Namespace) -> int:
     """Print the releases and core databases the source has."""
-    import sys
+    from idtrack_core.ensembl import databases_of, open_source
 
-    from idtrack_core.ensembl import open_source
-
-    dbs = open_source(args.source).list_databases(args.species, args.assembly)
-    if not dbs:
-        print(f"no core databases of {args.species} at {args.source}", file=sys.stderr)
-        return 1
-    for db in dbs:
+    for db in databases_of(open_source(args.source), args.species, args.assembly):
         print(f"{db.release}\t{db.assembly}\t{db.name}")
     return 0
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
     """Normalize one release into a Parquet release extract."""
-    from idtrack_core.ensembl import extract_release, latest_release, open_source, write_extract
+    from idtrack_core.cli.checks import check_output, check_release, checked_source
+    from idtrack_core.ensembl import extract_release, write_extract
 
-    source = open_source(args.source)
-    release = args.release
-    if release == "latest":
-        release = latest_release(source, args.species, args.assembly)
+    check_output(args.out, folder=True)
+    source, releases = checked_source(args)
+    check_release(args.release, releases, f"for {args.species} at {source.url}")
+    release = releases[-1] if args.release == "latest" else args.release
     extract = extract_release(source, args.species, args.assembly, release)
     manifest = write_extract(extract, args.out)
     rows = ", ".join(f"{name} {info['rows']:,}" for name, info in manifest["tables"].items())
@@ -40,8 +35,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Write a seeded simulated Ensembl mirror with ground truth."""
+    from idtrack_core.cli.checks import check_output
     from idtrack_core.simulation import simulate_mirror
 
+    check_output(args.out, folder=True)
     summary = simulate_mirror(
         args.out, genes=args.genes, releases=args.releases, seed=args.seed, overwrite=args.overwrite
     )

@@ -44,18 +44,24 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
     """Match the studies, gate them, plan and merge; print the diagnostics."""
     from tqdm import tqdm
 
-    from idtrack_core.ensembl import open_source
+    from idtrack_core.cli.checks import check_output, check_studies, checked_target
     from idtrack_core.harmonize.gates import Thresholds
     from idtrack_core.harmonize.pipeline import make_plan, match_studies, write_atlas
     from idtrack_core.harmonize.plan import HarmonizationPolicy
     from idtrack_core.workspace import Workspace, index_with_home
 
     studies, entries = registered_studies(args)
-    source = open_source(args.source) if args.source else None
+    check_studies(studies, args.id_namespace)  # fail fast: every input before the index is built
+    check_output(args.out)
+    check_output(args.report)
+    source = checked_target(args)
     index = index_with_home(Workspace(args.home, args.species, args.assembly), source, target_from(args))
     with tqdm(total=len(studies), desc="matching studies", unit="study", file=sys.stderr) as bar:
         _, matchings, files = match_studies(
-            studies, index.lookup, progress=lambda name: (bar.set_postfix_str(name), bar.update())
+            studies,
+            index.lookup,
+            progress=lambda name: (bar.set_postfix_str(name), bar.update()),
+            id_namespace=args.id_namespace,
         )
     limits = study_thresholds(args, list(studies), entries)
     defaults = Thresholds(args.max_failure_rate, args.max_ambiguity_rate, args.max_collisions)
@@ -88,6 +94,10 @@ def register(sub: Any) -> None:
     p.add_argument("--many-to-one", choices=["sum", "first", "drop"], default="sum")
     p.add_argument("--drop-consistent-failures", action="store_true", help="drop names failing in every study")
     p.add_argument("--obs-columns", default="", help="comma-separated obs columns to keep")
+    p.add_argument(
+        "--id-namespace",
+        help="database of all-numeric var names, e.g. 'entrez' for NCBI Gene IDs (refused without it)",
+    )
     p.add_argument(
         "--max-failure-rate", type=float, default=gates.max_failure_rate, help="gate: highest share of 1:0 features"
     )

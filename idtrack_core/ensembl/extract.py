@@ -10,7 +10,11 @@ Normalization rules for real-world quirks: stable ids that are NULL, empty or ``
 that are NULL or ``0`` are NULL; exact duplicate rows are dropped; pre-65 ``{object}_stable_id`` tables are
 joined in; tables absent from old or trimmed databases (translation, external_synonym, the region and archive
 tables) give empty tables and are listed in the manifest (``absent_source_tables``; ``archive`` says whether
-the gene and peptide archives were there).
+the gene and peptide archives were there); text that is not valid UTF-8 is read as Latin-1 and counted per table
+in the manifest (``non_utf8_values``).
+
+A database missing what every core database has is refused (:func:`check_required_rows`): no gene, or
+cross-references without their links (or links without cross-references).
 """
 
 from __future__ import annotations
@@ -29,12 +33,12 @@ from idtrack_core.ensembl.databases import CoreDatabase
 from idtrack_core.ensembl.regions import SOURCE_COLUMNS, SeqRegions, classify_regions, locate
 from idtrack_core.ensembl.schemas import EXTRACT_SCHEMAS, conform, validate_extract_table
 from idtrack_core.ensembl.sources import EnsemblSource, find_database
-from idtrack_core.errors import MissingTableError
+from idtrack_core.errors import EmptyTableError, MissingTableError
 
 log = logging.getLogger(__name__)
 
 EXTRACT_FORMAT_VERSION = 2
-EXTRACT_CODE_VERSION = f"extract-{EXTRACT_FORMAT_VERSION}.1"
+EXTRACT_CODE_VERSION = f"extract-{EXTRACT_FORMAT_VERSION}.2"
 """Changes whenever the extract of the same source database would differ (part of its version id)."""
 TABLE_NAMES = tuple(EXTRACT_SCHEMAS)
 _REGION_TABLES = ("seq_region", "coord_system", "assembly_exception", "seq_region_attrib", "attrib_type")
@@ -61,6 +65,7 @@ class _Reader:
     def __init__(self, source: EnsemblSource, db: CoreDatabase) -> None:
         self.source, self.db = source, db
         self.source_rows: dict[str, int] = {}
+        self.non_utf8: dict[str, int] = {}
         self.absent: list[str] = []
         self.regions_classified_by: str | None = None
 
@@ -89,6 +94,9 @@ class _Reader:
             if c not in df.columns:
                 df[c] = pd.Series(pd.NA, index=df.index, dtype="string")
         self.source_rows[table] = len(df)
+        if df.attrs.get("non_utf8_values"):
+            self.non_utf8[table] = int(df.attrs["non_utf8_values"])
+            log.warning("%s.%s: %d values not valid UTF-8, read as Latin-1", self.db.name, table, self.non_utf8[table])
         log.info("%s.%s: %d rows in %.2fs", self.db.name, table, len(df), time.perf_counter() - started)
         return df[columns]
 
@@ -274,6 +282,7 @@ def extract_release(source: EnsemblSource, species: str, assembly: str | None, r
     started = time.perf_counter()
     tables, reader = normalize_database(source, db)
     where = f"{source.url} {db.name}"
+    check_required_rows(tables, reader.source_rows, where)
     for name, df in tables.items():
         validate_extract_table(name, df, where)
     meta = _meta(reader)
@@ -289,6 +298,7 @@ def extract_release(source: EnsemblSource, species: str, assembly: str | None, r
         "ensembl_schema_version": meta.get("schema_version"),
         "assembly_name": meta.get("assembly.default") or db.assembly,
         "source_rows": dict(sorted(reader.source_rows.items())),
+        "non_utf8_values": dict(sorted(reader.non_utf8.items())),
         "absent_source_tables": sorted(set(reader.absent)),
         "archive": {t: t not in reader.absent for t in _ARCHIVE_TABLES},
         "regions_classified_by": reader.regions_classified_by,
@@ -307,6 +317,31 @@ def _meta(reader: _Reader) -> dict[str, str]:
         if len(values):
             out[key] = str(values.iloc[0])
     return out
+
+
+def check_required_rows(tables: dict[str, pd.DataFrame], source_rows: dict[str, int], where: str) -> None:
+    """Refuse a database whose dump lost rows every core database has.
+
+    Raises
+    ------
+    EmptyTableError
+        No gene (with a stable id), or ``xref`` or ``object_xref`` empty while the other is not. (A release without
+        any cross-reference or history after releases that had some is refused when the snapshot is built; a
+        0-byte ``.gz`` file is refused as truncated when it is read.)
+    """
+    rows = source_rows.get
+    if not len(tables["genes"]):
+        raise EmptyTableError(
+            f"{where}: table 'gene' has no gene with a stable id ({rows('gene', 0)} rows): "
+            "every core database has genes (a truncated or empty dump?)"
+        )
+    links, xrefs = rows("object_xref", 0), rows("xref", 0)
+    if bool(links) != bool(xrefs):
+        empty, full = ("xref", "object_xref") if links else ("object_xref", "xref")
+        raise EmptyTableError(
+            f"{where}: table {empty!r} is empty although {full!r} has {max(links, xrefs):,} rows: "
+            "the cross-references are incomplete (a truncated or empty dump?)"
+        )
 
 
 def extract_files(extract: ReleaseExtract) -> dict[str, bytes]:

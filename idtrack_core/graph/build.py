@@ -239,9 +239,11 @@ def build_snapshot(
     by_key = {(h[0], h[2]): e for h, e in zip(headers, extracts, strict=True)}
     acc = _Accumulator()
     rows = []
+    earlier: dict[str, ReleaseExtract] = {}  # the first extract with rows, by table that must not empty out
     for pos, key in enumerate(keys):
         item = by_key[key]
         ex = item if isinstance(item, ReleaseExtract) else read_extract(item, **opts)
+        _check_not_emptied(ex, earlier)
         acc.add(ex, pos)
         schema = ex.manifest.get("ensembl_schema_version")
         row = (
@@ -299,6 +301,26 @@ def _history_release(ex: ReleaseExtract) -> float:
 def _assembly_name(ex: ReleaseExtract) -> str:
     """The assembly's name as the database's meta table gives it (``GRCh38``), else the extract's assembly."""
     return str(ex.manifest.get("assembly_name") or ex.assembly)
+
+
+def _check_not_emptied(ex: ReleaseExtract, earlier: dict[str, ReleaseExtract]) -> None:
+    """Refuse an extract without history or cross-references after one with them.
+
+    Ensembl's history is cumulative and every core database has cross-references: an empty table after a release
+    that had rows means the dump lost it (``stable_id_event``/``mapping_session``, ``xref``/``object_xref``).
+    ``earlier`` (table → first extract with rows) is updated.
+    """
+    for table, source_tables in (("history", "stable_id_event and mapping_session"), ("xrefs", "xref")):
+        if len(ex.tables[table]):
+            earlier.setdefault(table, ex)
+            continue
+        if table in earlier:
+            before = earlier[table]
+            raise SnapshotError(
+                f"release {ex.release} ({ex.database}, from {ex.manifest.get('source')}) has no {table} rows although "
+                f"release {before.release} had {len(before.tables[table]):,}: its {source_tables} tables are empty "
+                "(a truncated dump?); fix the source and extract it again"
+            )
 
 
 def _headers(extracts: Iterable[ReleaseExtract | str], opts: dict[str, Any]) -> list[tuple[int, str, str]]:

@@ -84,8 +84,12 @@ def match_studies(
     lookup: Lookup,
     storage_options: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    id_namespace: str | None = None,
 ) -> tuple[dict[str, StudyFeatures], dict[str, pd.DataFrame], dict[str, dict[str, Any]]]:
     """Read every study's features (without X), note its file identity, and match the features.
+
+    All-numeric var names are refused unless ``id_namespace`` says which database they come from (see
+    :mod:`~idtrack_core.harmonize.namespaces`); a study with 0 cells is reported with a warning.
 
     Returns
     -------
@@ -99,7 +103,10 @@ def match_studies(
     for name, url in studies.items():
         files[name] = study_file_identity(url, opts)
         features[name] = read_study_features(url, opts)
-        matchings[name] = match_features(list(features[name].var_names), lookup)
+        if features[name].n_obs == 0:
+            log.warning("study %s (%s) has 0 cells: it adds features to the plan but no cells", name, url)
+        study = f"study {name!r} ({features[name].url})"
+        matchings[name] = match_features(list(features[name].var_names), lookup, id_namespace, study)
         log.info("study %s: %d features matched", name, len(matchings[name]))
         if progress:
             progress(name)
@@ -260,14 +267,16 @@ def harmonize(
     progress: Callable[[str], None] | None = None,
     thresholds: Thresholds | Mapping[str, Thresholds] | None = None,
     exclude_failing: bool = False,
+    id_namespace: str | None = None,
 ) -> HarmonizeResult:
     """Match every study, gate, plan, and (with ``out``) write the merged ``mode`` atlas out-of-core.
 
     ``thresholds`` is one set of gate limits for every study or a mapping study → limits (default
     :class:`Thresholds`); a study failing a gate is refused (``QualityGateError``) unless ``exclude_failing``.
+    ``id_namespace`` is the database of all-numeric var names (see :func:`match_studies`).
     """
     policy = policy or HarmonizationPolicy()
-    features, matchings, files = match_studies(studies, index.lookup, storage_options, progress)
+    features, matchings, files = match_studies(studies, index.lookup, storage_options, progress, id_namespace)
     defaults = thresholds if isinstance(thresholds, Thresholds) else Thresholds()
     limits = {s: thresholds[s] if isinstance(thresholds, Mapping) else defaults for s in matchings}
     atlas_plan = make_plan(matchings, index, files, policy, limits, defaults, exclude_failing)
