@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._util import format_table, load_average, machine_summary, verdict
 
-DEFAULT_ROOT = "/work/shared/data/human_releases"
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_ROOT = str((REPO / ".." / "shared" / "data" / "human_releases").resolve())  # the shared fixtures
 TARGET_IDS_PER_S = 100_000
 
 

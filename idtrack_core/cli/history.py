@@ -14,7 +14,10 @@ from idtrack_core.cli.args import read_ids, snapshot_from, write_table
 def cmd_history(args: argparse.Namespace) -> int:
     """Answer archive questions about identifiers and write the table (or the picture)."""
     from idtrack_core import archive
+    from idtrack_core.cli.checks import check_home, check_output
 
+    check_output(args.output)
+    check_home(args.home)
     snap = snapshot_from(args)
     if args.tree:
         tree = archive.history_tree(snap, args.tree, args.release, args.at_assembly)

@@ -253,24 +253,24 @@ class BridgeIndex:
 
     # ------------------------------------------------------------------------------------ coordinates
     def coordinates(self, obj: int, start: float, end: float) -> BridgeHops:
-        """Coordinate bridges from gene ``obj`` (dead at ``start``) towards the target release ``end``."""
-        here = self.place_near(obj, start)
-        if here is None:
-            return BridgeHops()
+        """Coordinate bridges from gene ``obj`` (dead at ``start``) towards the target release ``end``, on every
+        assembly it has a location in (where it lay nearest to ``start`` there)."""
         lo, hi = min(start, end), max(start, end)
-        region = self.by_region.get((here.assembly, here.region, here.strand))
-        if region is None:
-            return BridgeHops()
-        z, zs, ze, zf, zl = region
-        overlap = reciprocal_overlap(np.int64(here.start), np.int64(here.end), zs, ze)
-        hit = (overlap >= COORDINATE_OVERLAP) & (z != obj) & (zf <= hi) & (zl >= lo)
         targets = []
-        for i in np.flatnonzero(hit):
-            if self.coexisted(obj, int(z[i])):
+        for assembly in sorted({p.assembly for p in self.places.get(obj, ())}):
+            here = self.place_near(obj, start, assembly)
+            region = self.by_region.get((assembly, here.region, here.strand)) if here else None
+            if here is None or region is None:
                 continue
-            time = max(zf[i], lo) if end >= start else min(zl[i], hi)
-            where = f"{here.name}:{here.region}:{zs[i]}-{ze[i]}:{'+' if here.strand > 0 else '-'}"
-            targets.append(BridgeTarget(int(z[i]), float(time), f"coordinates/{where}", float(overlap[i])))
+            z, zs, ze, zf, zl = region
+            overlap = reciprocal_overlap(np.int64(here.start), np.int64(here.end), zs, ze)
+            hit = (overlap >= COORDINATE_OVERLAP) & (z != obj) & (zf <= hi) & (zl >= lo)
+            for i in np.flatnonzero(hit):
+                if self.coexisted(obj, int(z[i])):
+                    continue
+                time = max(zf[i], lo) if end >= start else min(zl[i], hi)
+                where = f"{here.name}:{here.region}:{zs[i]}-{ze[i]}:{'+' if here.strand > 0 else '-'}"
+                targets.append(BridgeTarget(int(z[i]), float(time), f"coordinates/{where}", float(overlap[i])))
         return BridgeHops(_unique(targets))
 
 

@@ -10,14 +10,11 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from idtrack_core.ensembl.sources import EnsemblSource, unknown_species_error
 from idtrack_core.errors import UnknownSpeciesError
-
-if TYPE_CHECKING:
-    from idtrack_core.ensembl.sources import EnsemblSource
 
 NAME_KEYS = (
     "species.production_name",
@@ -53,23 +50,23 @@ class SpeciesCatalog:
             names.setdefault(normalize(str(value)), set()).add(str(production))
         return cls({n: tuple(sorted(p)) for n, p in sorted(names.items())})
 
-    def resolve(self, name: str, where: str = "the source") -> str:
-        """The production name ``name`` stands for.
+    def lookup(self, name: str, where: str = "the source") -> str | None:
+        """The production name ``name`` stands for, or None when no species has that name.
 
         Raises
         ------
         UnknownSpeciesError
-            No species has that name (the message lists the closest names and what they stand for), or several
-            do.
+            Several species have that name.
         """
         found = self.names.get(normalize(name))
-        if found and len(found) == 1:
-            return found[0]
-        if found:
+        if found and len(found) > 1:
             raise UnknownSpeciesError(f"species name {name!r} is ambiguous at {where}: {', '.join(found)}")
+        return found[0] if found else None
+
+    def closest(self, name: str) -> str:
+        """The names closest to ``name`` with the production names they stand for (``human (homo_sapiens)``)."""
         close = difflib.get_close_matches(normalize(name), list(self.names), n=5, cutoff=0.6)
-        hint = ", ".join(f"{c} ({'/'.join(self.names[c])})" for c in close) or "none"
-        raise UnknownSpeciesError(f"no species called {name!r} at {where}; closest names: {hint}")
+        return ", ".join(f"{c} ({'/'.join(self.names[c])})" for c in close)
 
 
 def resolve_species(source: EnsemblSource, name: str) -> str:
@@ -93,6 +90,13 @@ def resolve_species(source: EnsemblSource, name: str) -> str:
         The source has no species of that name (with the closest names).
     """
     wanted = normalize(name)
-    if re.fullmatch(r"[a-z][a-z0-9_]*", wanted) and any(db.species == wanted for db in source.list_databases(wanted)):
+    production_like = re.fullmatch(r"[a-z][a-z0-9_]*", wanted) is not None
+    if production_like and any(db.species == wanted for db in source.list_databases(wanted)):
         return wanted
-    return SpeciesCatalog.from_meta(source.species_meta()).resolve(name, source.url)
+    catalog = SpeciesCatalog.from_meta(source.species_meta())
+    found = catalog.lookup(name, source.url)
+    if found is not None:
+        return found
+    base = str(unknown_species_error(source, wanted, None)) if production_like else f"no species called {name!r}"
+    hint = catalog.closest(name)
+    raise UnknownSpeciesError(base + (f"; closest names: {hint}" if hint else ""))
