@@ -21,12 +21,12 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from idtrack_core import __version__, progress
-from idtrack_core.cli import convert, ensembl, harmonize, provenance
+from idtrack_core.cli import convert, ensembl, harmonize, history, provenance
 from idtrack_core.cli.args import Command, HelpFormatter
 from idtrack_core.errors import IdtrackError
 
 log = logging.getLogger("idtrack_core")
-COMMAND_MODULES = (ensembl, convert, harmonize, provenance)
+COMMAND_MODULES = (ensembl, convert, history, harmonize, provenance)
 PROG = "idtrack-atlas"
 
 

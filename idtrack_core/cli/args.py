@@ -76,7 +76,11 @@ def add_target_args(p: argparse.ArgumentParser) -> None:
         required=True,
         help="folder (or s3:// prefix) keeping the extracts, snapshots and indexes between runs, e.g. ~/idtrack-home",
     )
-    p.add_argument("--species", required=True, help="species production name, e.g. homo_sapiens")
+    p.add_argument(
+        "--species",
+        required=True,
+        help="species: production name, common name or taxonomy ID, e.g. homo_sapiens, human, 9606",
+    )
     p.add_argument("--assembly", default=None, help="assembly, e.g. GRCh38 (or 38); default: any")
     p.add_argument("--to-release", required=True, type=release_arg, help="release to convert to, e.g. 114 or latest")
     p.add_argument(
@@ -102,22 +106,67 @@ def add_target_args(p: argparse.ArgumentParser) -> None:
         default="label",
         help="report the target database's display names (label) or its accessions",
     )
+    p.add_argument(
+        "--keep-non-primary",
+        action="store_true",
+        help="also answer with genes on patches, haplotypes and LRGs where a primary-assembly gene answers",
+    )
 
 
 def target_from(args: argparse.Namespace) -> Any:
     """The :class:`ConversionTarget` the arguments ask for ("latest" is resolved against the snapshot)."""
     from idtrack_core.convert import ConversionTarget
 
-    return ConversionTarget(args.to_release, args.final_database, args.from_release, args.strategy, args.target_field)
+    return ConversionTarget(
+        args.to_release,
+        args.final_database,
+        args.from_release,
+        args.strategy,
+        args.target_field,
+        keep_non_primary=args.keep_non_primary,
+    )
+
+
+def read_ids(args: argparse.Namespace) -> list[str]:
+    """The identifiers given as arguments and in ``--input``."""
+    ids = list(args.ids)
+    if args.input:
+        with open(args.input, encoding="utf-8") as f:
+            ids += [line.strip() for line in f if line.strip()]
+    if not ids:
+        raise argparse.ArgumentTypeError("give identifiers as arguments or with --input FILE")
+    return ids
+
+
+def species_of(args: argparse.Namespace, source: Any = None) -> str:
+    """``--species`` as a production name: aliases, common names and taxonomy IDs are resolved against the
+    source's own list of species (without a source the name must already be a production name)."""
+    from idtrack_core.ensembl.databases import validate_species
+    from idtrack_core.ensembl.species import resolve_species
+
+    return resolve_species(source, args.species) if source is not None else validate_species(args.species)
+
+
+def snapshot_from(args: argparse.Namespace) -> Any:
+    """The graph snapshot of every release at ``--source`` (or cached in ``--home``), built in the workspace."""
+    from idtrack_core.ensembl import open_source
+    from idtrack_core.workspace import Workspace
+
+    source = open_source(args.source) if args.source else None
+    ws = Workspace(args.home, species_of(args, source), args.assembly)
+    extracts = ws.extracts(source) if source is not None else ws.cached_extracts()
+    return ws.load_snapshot(ws.snapshot(extracts))
 
 
 def write_table(df: Any, output: str | None) -> None:
-    """CSV to stdout, or an atomic write of CSV / Parquet (by extension) to ``output``."""
+    """CSV to stdout, or an atomic write of CSV / JSON (records) / Parquet (by extension) to ``output``."""
     from idtrack_core import storage
 
     if output is None:
         df.to_csv(sys.stdout, index=False)
     elif output.endswith(".parquet"):
         storage.atomic_write_bytes(output, storage.parquet_bytes(df))
+    elif output.endswith(".json"):
+        storage.atomic_write_bytes(output, df.to_json(orient="records", indent=1).encode())
     else:
         storage.atomic_write_bytes(output, df.to_csv(index=False).encode())

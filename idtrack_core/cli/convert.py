@@ -6,18 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from idtrack_core.cli.args import add_command, add_target_args, target_from, write_table
-
-
-def read_ids(args: argparse.Namespace) -> list[str]:
-    """The identifiers given as arguments and in ``--input``."""
-    ids = list(args.ids)
-    if args.input:
-        with open(args.input, encoding="utf-8") as f:
-            ids += [line.strip() for line in f if line.strip()]
-    if not ids:
-        raise argparse.ArgumentTypeError("give identifiers as arguments or with --input FILE")
-    return ids
+from idtrack_core.cli.args import add_command, add_target_args, read_ids, species_of, target_from, write_table
 
 
 def summary_line(result: Any) -> str:
@@ -34,10 +23,13 @@ def summary_line(result: Any) -> str:
 def cmd_convert(args: argparse.Namespace) -> int:
     """Convert identifiers and write the result table."""
     from idtrack_core.cli.checks import check_output, checked_target
+    from idtrack_core.ensembl import open_source
     from idtrack_core.workspace import Workspace, convert_with_home
 
     ids = read_ids(args)
     check_output(args.output)
+    if args.source:  # an alias (human) or taxonomy ID becomes the production name before the checks
+        args.species = species_of(args, open_source(args.source))
     source = checked_target(args)
     ws = Workspace(args.home, args.species, args.assembly)
     result = convert_with_home(ws, source, ids, target_from(args))
@@ -65,6 +57,8 @@ def register(sub: Any) -> None:
     )
     add_target_args(p)
     p.add_argument("--input", help="file with one identifier per line, e.g. ids.txt")
-    p.add_argument("--output", help="result table, CSV or .parquet by extension, e.g. converted.csv; default: stdout")
+    p.add_argument(
+        "--output", help="result table, CSV, .json or .parquet by extension, e.g. converted.csv; default: stdout"
+    )
     p.add_argument("ids", nargs="*", help="identifiers to convert, e.g. TP53 ENSG00000141510")
     p.set_defaults(func=cmd_convert)

@@ -84,6 +84,11 @@ class NameTable:
         rows = rows[rows["key"].astype(bool)]
         rows = rows.drop_duplicates(["key", "tier", "obj", "first", "last", "source"])
         rows = rows.astype({"tier": "int8", "obj": "int32", "first": "float64", "last": "float64"})
+        if len(set(snap.assembly_list)) > 1:  # the evidence says which assemblies the object is known in
+            label = object_assemblies(snap)
+            rows["node"] = (
+                rows["node"] + " @" + label.reindex(rows["obj"].to_numpy()).fillna("?").to_numpy(dtype=object)
+            )
         return cls(_keyed(rows))
 
     def restricted_to(self, sources: list[str] | None) -> NameTable:
@@ -106,6 +111,17 @@ def _keyed(rows: pd.DataFrame) -> pd.DataFrame:
     change[1:] = keys[1:] != keys[:-1]
     rows.insert(1, "kid", (np.cumsum(change) - 1).astype(np.int64))
     return rows
+
+
+def object_assemblies(snap: Snapshot) -> pd.Series:
+    """Per object, the assemblies (names, e.g. ``GRCh37``) of the extracts it exists in, ``+``-joined, older first."""
+    v = snap.tables["versions"]
+    assemblies = snap.tables["releases"]["assembly_name"].to_numpy(dtype=object)
+    order = {a: i for i, a in enumerate(dict.fromkeys(assemblies.tolist()))}
+    seen: dict[int, set[str]] = {}
+    for obj, first, last in zip(v["obj"].tolist(), v["first"].tolist(), v["last"].tolist(), strict=True):
+        seen.setdefault(obj, set()).update(assemblies[first : last + 1].tolist())
+    return pd.Series({obj: "+".join(sorted(a, key=order.__getitem__)) for obj, a in seen.items()}, dtype=object)
 
 
 def object_spans(snap: Snapshot) -> pd.DataFrame:

@@ -76,3 +76,11 @@ def assembly_matches(db_assembly: str, wanted: str | None) -> bool:
     if wanted is None:
         return True
     return db_assembly.lower() == wanted.strip().lower() or assembly_suffix(db_assembly) == assembly_suffix(wanted)
+
+
+def newest_per_species(dbs: list[CoreDatabase]) -> list[CoreDatabase]:
+    """The newest core database of each species, sorted by species."""
+    newest: dict[str, CoreDatabase] = {}
+    for db in sorted(dbs):
+        newest[db.species] = db
+    return [newest[s] for s in sorted(newest)]

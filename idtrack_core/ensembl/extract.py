@@ -1,13 +1,17 @@
 """Release extracts: one (species, assembly, release) of Ensembl normalized to small Parquet tables.
 
-Tables (DESIGN §3): ``genes``, ``transcripts``, ``translations`` (stable id, version, parent), ``xrefs``,
-``synonyms``, ``history`` (``stable_id_event`` joined with ``mapping_session``), plus ``manifest.json``.
+Tables (DESIGN §3): ``genes``, ``transcripts`` (with their location: ``seq_region``, start, end, strand and the
+``region_class`` of :mod:`.regions`), ``translations`` (stable id, version, parent), ``xrefs``, ``synonyms``,
+``history`` (``stable_id_event`` joined with ``mapping_session``), ``sessions`` (``mapping_session``: releases,
+database names, assemblies, creation dates), ``gene_archive`` and ``peptide_archive`` (Ensembl's archive of the
+structure of old gene versions), plus ``manifest.json``.
 
 Normalization rules for real-world quirks: stable ids that are NULL, empty or ``0`` are NULL; versions
 that are NULL or ``0`` are NULL; exact duplicate rows are dropped; pre-65 ``{object}_stable_id`` tables are
-joined in; tables absent from old or trimmed databases (translation, external_synonym) give empty tables
-and are listed in the manifest; text that is not valid UTF-8 is read as Latin-1 and counted per table in the
-manifest (``non_utf8_values``).
+joined in; tables absent from old or trimmed databases (translation, external_synonym, the region and archive
+tables) give empty tables and are listed in the manifest (``absent_source_tables``; ``archive`` says whether
+the gene and peptide archives were there); text that is not valid UTF-8 is read as Latin-1 and counted per table
+in the manifest (``non_utf8_values``).
 
 A database missing what every core database has is refused (:func:`check_required_rows`): no gene, or
 cross-references without their links (or links without cross-references).
@@ -26,17 +30,20 @@ import pyarrow.compute as pc
 
 from idtrack_core import __version__, storage
 from idtrack_core.ensembl.databases import CoreDatabase
+from idtrack_core.ensembl.regions import SOURCE_COLUMNS, SeqRegions, classify_regions, locate
 from idtrack_core.ensembl.schemas import EXTRACT_SCHEMAS, conform, validate_extract_table
 from idtrack_core.ensembl.sources import EnsemblSource, find_database
 from idtrack_core.errors import EmptyTableError, MissingTableError
 
 log = logging.getLogger(__name__)
 
-EXTRACT_FORMAT_VERSION = 1
+EXTRACT_FORMAT_VERSION = 2
 EXTRACT_CODE_VERSION = f"extract-{EXTRACT_FORMAT_VERSION}.2"
 """Changes whenever the extract of the same source database would differ (part of its version id)."""
 TABLE_NAMES = tuple(EXTRACT_SCHEMAS)
-_OPTIONAL_SOURCE_TABLES = {"translation", "external_synonym", "meta"}
+_REGION_TABLES = ("seq_region", "coord_system", "assembly_exception", "seq_region_attrib", "attrib_type")
+_ARCHIVE_TABLES = ("gene_archive", "peptide_archive")
+_OPTIONAL_SOURCE_TABLES = {"translation", "external_synonym", "meta", *_REGION_TABLES, *_ARCHIVE_TABLES}
 _OBJECT_TYPES = {"Gene": "gene", "Transcript": "transcript", "Translation": "translation"}
 
 
@@ -60,6 +67,14 @@ class _Reader:
         self.source_rows: dict[str, int] = {}
         self.non_utf8: dict[str, int] = {}
         self.absent: list[str] = []
+        self.regions_classified_by: str | None = None
+
+    def optional(self, table: str, columns: list[str]) -> pd.DataFrame | None:
+        """The table, or None (recorded as absent) when the database does not have it."""
+        if self.columns_of(table) is None:
+            self.absent.append(table)
+            return None
+        return self.read(table, columns)
 
     def columns_of(self, table: str) -> list[str] | None:
         schema = self.source.table_schema(self.db, table)
@@ -132,8 +147,9 @@ def _table(name: str, df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 def normalize_database(source: EnsemblSource, db: CoreDatabase) -> tuple[dict[str, pd.DataFrame], _Reader]:
     """Read one core database and normalize it into the extract tables."""
     r = _Reader(source, db)
-    genes = _objects(r, "gene", ["biotype"])
-    transcripts = _objects(r, "transcript", ["gene_id", "biotype"])
+    regions = _seq_regions(r)
+    genes = locate(_objects(r, "gene", ["biotype", *SOURCE_COLUMNS]), regions)
+    transcripts = locate(_objects(r, "transcript", ["gene_id", "biotype", *SOURCE_COLUMNS]), regions)
     translations = _objects(r, "translation", ["transcript_id"])
     ids = {
         "gene": genes.set_index("gene_id")["stable_id"],
@@ -150,8 +166,39 @@ def normalize_database(source: EnsemblSource, db: CoreDatabase) -> tuple[dict[st
         "xrefs": _xrefs(r, ids),
     }
     tables["synonyms"] = _synonyms(r, tables["xrefs"])
-    tables["history"] = _history(r)
+    tables["history"], tables["sessions"] = _history(r)
+    tables["gene_archive"], tables["peptide_archive"] = _archive(r)
+    r.regions_classified_by = regions.classified_by
     return tables, r
+
+
+def _seq_regions(r: _Reader) -> SeqRegions:
+    columns = {
+        "seq_region": ["seq_region_id", "name", "coord_system_id"],
+        "coord_system": ["coord_system_id", "name"],
+        "assembly_exception": ["seq_region_id", "exc_type"],
+        "seq_region_attrib": ["seq_region_id", "attrib_type_id"],
+        "attrib_type": ["attrib_type_id", "code"],
+    }
+    return classify_regions(*(r.optional(t, columns[t]) for t in _REGION_TABLES))
+
+
+def _archive(r: _Reader) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``gene_archive`` and ``peptide_archive`` (empty when the database has none)."""
+    sides = ("gene", "transcript", "translation")
+    columns = [c for s in sides for c in (f"{s}_stable_id", f"{s}_version")]
+    genes = r.read("gene_archive", [*columns, "peptide_archive_id", "mapping_session_id"])
+    for side in sides:
+        genes[f"{side}_stable_id"] = _clean_ids(genes[f"{side}_stable_id"])
+        genes[f"{side}_version"] = _clean_versions(genes[f"{side}_version"]).where(genes[f"{side}_stable_id"].notna())
+    genes = genes[genes["gene_stable_id"].notna()]
+    peptide = pd.to_numeric(genes["peptide_archive_id"]).astype("Int64")
+    genes["peptide_archive_id"] = peptide.mask(peptide <= 0)  # 0: no peptide
+    peptides = r.read("peptide_archive", ["peptide_archive_id", "md5_checksum", "peptide_seq"])
+    return (
+        _table("gene_archive", genes, ["gene_stable_id", "gene_version", "mapping_session_id"]),
+        _table("peptide_archive", peptides, ["peptide_archive_id"]),
+    )
 
 
 def _xrefs(r: _Reader, objects: dict[str, pd.Series]) -> pd.DataFrame:
@@ -182,7 +229,7 @@ def _synonyms(r: _Reader, xrefs: pd.DataFrame) -> pd.DataFrame:
     return _table("synonyms", syn.merge(named, on="xref_id", how="inner"), ["xref_id", "synonym"])
 
 
-def _history(r: _Reader) -> pd.DataFrame:
+def _history(r: _Reader) -> tuple[pd.DataFrame, pd.DataFrame]:
     events = r.read(
         "stable_id_event",
         [
@@ -195,14 +242,16 @@ def _history(r: _Reader) -> pd.DataFrame:
             "score",
         ],
     )
-    sessions = r.read("mapping_session", ["mapping_session_id", "old_release", "new_release"])
+    sessions = r.read("mapping_session", _SESSION_COLUMNS)
     sessions = sessions.drop_duplicates("mapping_session_id")
+    for c in _SESSION_COLUMNS[1:]:
+        sessions[c] = sessions[c].astype("string").str.strip()
     for side in ("old", "new"):
         events[f"{side}_stable_id"] = _clean_ids(events[f"{side}_stable_id"])
         events[f"{side}_version"] = _clean_versions(events[f"{side}_version"])
-        sessions[f"{side}_release"] = sessions[f"{side}_release"].astype("string").str.strip()
     events = events[events["old_stable_id"].notna() | events["new_stable_id"].notna()]
-    out = events.merge(sessions, on="mapping_session_id", how="left")
+    releases = sessions[["mapping_session_id", "old_release", "new_release"]]
+    out = events.merge(releases, on="mapping_session_id", how="left")
     order = [
         "mapping_session_id",
         "type",
@@ -212,7 +261,19 @@ def _history(r: _Reader) -> pd.DataFrame:
         "new_version",
         "score",
     ]
-    return _table("history", out, order)
+    return _table("history", out, order), _table("sessions", sessions, ["mapping_session_id"])
+
+
+_SESSION_COLUMNS = [
+    "mapping_session_id",
+    "old_db_name",
+    "new_db_name",
+    "old_release",
+    "new_release",
+    "old_assembly",
+    "new_assembly",
+    "created",
+]
 
 
 def extract_release(source: EnsemblSource, species: str, assembly: str | None, release: int) -> ReleaseExtract:
@@ -224,7 +285,7 @@ def extract_release(source: EnsemblSource, species: str, assembly: str | None, r
     check_required_rows(tables, reader.source_rows, where)
     for name, df in tables.items():
         validate_extract_table(name, df, where)
-    meta_version = _schema_version(reader)
+    meta = _meta(reader)
     manifest = {
         "format_version": EXTRACT_FORMAT_VERSION,
         "producer": f"idtrack-atlas {__version__}",
@@ -234,14 +295,28 @@ def extract_release(source: EnsemblSource, species: str, assembly: str | None, r
         "database": db.name,
         "source": source.url,
         "source_fingerprint": source.fingerprint(db),
-        "ensembl_schema_version": meta_version,
+        "ensembl_schema_version": meta.get("schema_version"),
+        "assembly_name": meta.get("assembly.default") or db.assembly,
         "source_rows": dict(sorted(reader.source_rows.items())),
         "non_utf8_values": dict(sorted(reader.non_utf8.items())),
         "absent_source_tables": sorted(set(reader.absent)),
+        "archive": {t: t not in reader.absent for t in _ARCHIVE_TABLES},
+        "regions_classified_by": reader.regions_classified_by,
         "tables": {},
     }
     log.info("extracted %s in %.1fs", db.name, time.perf_counter() - started)
     return ReleaseExtract(db.species, db.assembly, db.release, db.name, tables, manifest)
+
+
+def _meta(reader: _Reader) -> dict[str, str]:
+    """The first value of the meta keys the manifest reports (``schema_version``, ``assembly.default``)."""
+    meta = reader.read("meta", ["meta_key", "meta_value"]).dropna()
+    out = {}
+    for key in ("schema_version", "assembly.default"):
+        values = meta.loc[meta["meta_key"] == key, "meta_value"]
+        if len(values):
+            out[key] = str(values.iloc[0])
+    return out
 
 
 def check_required_rows(tables: dict[str, pd.DataFrame], source_rows: dict[str, int], where: str) -> None:
@@ -267,12 +342,6 @@ def check_required_rows(tables: dict[str, pd.DataFrame], source_rows: dict[str, 
             f"{where}: table {empty!r} is empty although {full!r} has {max(links, xrefs):,} rows: "
             "the cross-references are incomplete (a truncated or empty dump?)"
         )
-
-
-def _schema_version(reader: _Reader) -> str | None:
-    meta = reader.read("meta", ["meta_key", "meta_value"])
-    values = meta.loc[meta["meta_key"] == "schema_version", "meta_value"].dropna()
-    return str(values.iloc[0]) if len(values) else None
 
 
 def extract_files(extract: ReleaseExtract) -> dict[str, bytes]:

@@ -25,6 +25,7 @@ from idtrack_core.ensembl.databases import (
     CoreDatabase,
     assembly_matches,
     assembly_suffix,
+    newest_per_species,
     parse_any_core_db_name,
     parse_core_db_name,
     validate_species,
@@ -74,6 +75,11 @@ class EnsemblSource(Protocol):
     def fingerprint(self, db: CoreDatabase) -> str:
         """A cheap digest that changes when the database's tables change (file sizes and dates, or the
         server's table statistics)."""
+        ...
+
+    def species_meta(self) -> pd.DataFrame:
+        """``production_name, meta_key, meta_value``: the ``species.*`` meta rows of each species' newest core
+        database at the source (the source's own list of species and their names)."""
         ...
 
 
@@ -234,10 +240,7 @@ class DumpSource:
     def _ftp_databases(self, species: str | None) -> list[CoreDatabase]:
         """Core databases of the FTP layout (of ``species``, or of every species when None)."""
         dbs: list[CoreDatabase] = []
-        bases = [self._root_path]
-        if "grch37" in self._dir_files(self._root_path):
-            bases.append(f"{self._root_path}/grch37")
-        for base in bases:
+        for base in self._bases():
             for entry in self._dir_files(base):
                 m = _RELEASE_DIR.match(entry)
                 if not m:
@@ -248,6 +251,20 @@ class DumpSource:
                     if parsed and parsed[1] == int(m.group(1)) and species in (None, parsed[0]):
                         dbs.append(CoreDatabase(*parsed, name, f"{mysql_dir}/{name}"))
         return sorted(dbs)
+
+    def species_meta(self) -> pd.DataFrame:
+        if self.is_test_db_layout():
+            db = self._test_db()
+            return _species_rows([(db.species, self.read_table(db, "meta", ["meta_key", "meta_value"]))])
+        newest = newest_per_species(self.list_all_databases())
+        return _species_rows([(db.species, self.read_table(db, "meta", ["meta_key", "meta_value"])) for db in newest])
+
+    def _bases(self) -> list[str]:
+        """The root and, when present, Ensembl's ``grch37`` tree."""
+        bases = [self._root_path]
+        if "grch37" in self._dir_files(self._root_path):
+            bases.append(f"{self._root_path}/grch37")
+        return bases
 
     @cache  # noqa: B019 - one source object lists its test DB once
     def _test_db(self) -> CoreDatabase:
@@ -384,6 +401,17 @@ def db_species_names(source: EnsemblSource, db: CoreDatabase) -> set[str]:
     return names
 
 
+def _species_rows(metas: list[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
+    """``production_name, meta_key, meta_value`` of the ``species.*`` keys of each (species, meta table)."""
+    parts = []
+    for species, meta in metas:
+        rows = meta[meta["meta_key"].astype("string").str.startswith("species.").fillna(False)]
+        parts.append(rows.assign(production_name=species)[["production_name", "meta_key", "meta_value"]])
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype="string") for c in ("production_name", "meta_key", "meta_value")})
+    return pd.concat(parts, ignore_index=True).astype("string").dropna()
+
+
 # ---------------------------------------------------------------------------------------------- MySQL
 
 
@@ -485,6 +513,18 @@ class MySQLSource:
             if parsed:
                 dbs.append(CoreDatabase(parsed[0], parsed[1], parsed[2], name, name))
         return sorted(dbs)
+
+    def species_meta(self) -> pd.DataFrame:
+        newest = [db for db in newest_per_species(self.list_all_databases()) if _IDENT.match(db.location)]
+        if not newest:
+            return _species_rows([])
+        sql = " UNION ALL ".join(
+            f"SELECT %s, meta_key, meta_value FROM `{db.location}`.`meta` WHERE meta_key LIKE 'species.%%'"
+            for db in newest
+        )
+        rows = self._query(sql, [db.species for db in newest], "reading the species names")
+        metas = pd.DataFrame([[_text(v) for v in r] for r in rows], columns=["species", "meta_key", "meta_value"])
+        return _species_rows([(s, m) for s, m in metas.groupby("species", sort=True)])
 
     def table_schema(self, db: CoreDatabase, table: str) -> TableSchema | None:
         rows = self._query(
