@@ -67,7 +67,16 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
     for study, reason in atlas_plan.plan.excluded_studies.items():
         print(f"left out: {study} ({reason})", file=sys.stderr)
     obs_columns = [c for c in args.obs_columns.split(",") if c]
-    merged, _ = write_atlas(atlas_plan.plan, atlas_plan.provenance, args.mode, studies, args.out, obs_columns)
+    merged, _ = write_atlas(
+        atlas_plan.plan,
+        atlas_plan.provenance,
+        args.mode,
+        studies,
+        args.out,
+        obs_columns,
+        atlas_format=args.format,
+        workers=args.workers,
+    )
     print(f"{args.mode} atlas: {merged.n_obs:,} cells × {merged.n_vars:,} features → {args.out}", file=sys.stderr)
     return 0
 
@@ -82,7 +91,15 @@ def register(sub: Any) -> None:
     p.add_argument("--study", action="append", type=study_arg, help="NAME=PATH or NAME=URL (repeatable)")
     p.add_argument("--registry", help="study registry (YAML or CSV) with per-study gate overrides")
     p.add_argument("--mode", choices=["union", "intersect"], default="union")
-    p.add_argument("--out", required=True, help="output .h5ad (local path or s3://)")
+    p.add_argument("--out", required=True, help="output .h5ad file or .zarr store (local path or s3://)")
+    p.add_argument(
+        "--format",
+        choices=["h5ad", "zarr"],
+        default="h5ad",
+        help="h5ad: one file, streamed study by study; zarr: a store written block by block, each study's rows "
+        "by its own worker",
+    )
+    p.add_argument("--workers", type=int, default=1, help="processes writing the blocks of a --format zarr atlas")
     p.add_argument("--report", help="write the per-study diagnostics table here (CSV or .parquet)")
     p.add_argument("--one-to-many", choices=["drop", "keep_all", "collapse"], default="collapse")
     p.add_argument("--many-to-one", choices=["sum", "first", "drop"], default="sum")
