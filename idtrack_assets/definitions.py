@@ -41,7 +41,7 @@ def build_definitions(resources: dict | None = None, executor: dg.ExecutorDefini
     resources = dict(resources or resources_from_env())
     resources["parquet_io_manager"] = ParquetIOManager(atlas_storage=resources["atlas_storage"])
     resources["handle_io_manager"] = HandleIOManager(atlas_storage=resources["atlas_storage"])
-    resources["step_io_manager"] = StepIOManager(atlas_storage=resources["atlas_storage"])
+    resources["io_manager"] = StepIOManager(atlas_storage=resources["atlas_storage"])  # values between steps
     return dg.Definitions(
         executor=executor or executor_from_env(),
         assets=ASSETS,

@@ -8,9 +8,9 @@
   the upstream was materialized in the same run, else the one the pointer names, and leases it for the run so
   retention never removes what a running run uses.
 
-- :class:`StepIOManager`: what the steps inside a graph-backed asset hand to each other (the atlas's plan check,
-  layout and blocks), pickled under ``{storage}/runs/{run_id}/``, so steps on different workers share nothing but
-  the storage.
+- :class:`StepIOManager` (the default ``io_manager``): what the steps inside a graph-backed asset hand to each other
+  (the atlas's plan check, layout and blocks), pickled under ``{storage}/runs/{run_id}/``, so steps on different
+  workers share nothing but the storage.
 
 A partitioned upstream loads as one object for the same partition (``study_features[s]`` → ``study_matchings[s]``)
 and as a dict partition key → object for an unpartitioned downstream (even with a single partition); a partition

@@ -15,8 +15,9 @@ parallel::
 - ``finalize`` builds the version: it completes and publishes the Zarr store, or merges the ``.h5ad`` (the default
   format, written study by study in this one step); the version's manifest is written last.
 
-Values passed between the steps go through the ``step_io_manager`` (pickles under the storage root), so the steps
-share nothing but the storage.
+Values passed between the steps go through the default ``io_manager``
+(:class:`~idtrack_assets.io_managers.StepIOManager`: pickles under the storage root), so the steps share nothing but
+the storage.
 """
 
 import re
@@ -47,8 +48,6 @@ from idtrack_core.harmonize.zarr_atlas import (
 )
 from idtrack_core.provenance import PROVENANCE_KEY
 from idtrack_core.versions import Handle
-
-STEP_IO = "step_io_manager"
 
 
 def study_thresholds(
@@ -178,12 +177,10 @@ def atlas_metadata(handle: Handle, atlas_storage: AtlasStorage) -> dict:
 
 
 def atlas_graph(mode: Mode, description: str, **asset_args: Any) -> dg.AssetsDefinition:
-    """The graph-backed asset ``atlas_{mode}``: its ops, named after it, composed as in the module docstring."""
+    """The graph-backed asset ``atlas_{mode}`` (its handle stored by the ``handle_io_manager``): its ops, named after
+    it, composed as in the module docstring; ``asset_args`` are the asset's (group, kinds, code version, …)."""
 
-    @dg.op(
-        name=f"atlas_{mode}_start",
-        out={"job": dg.Out(io_manager_key=STEP_IO), "studies": dg.DynamicOut(io_manager_key=STEP_IO)},
-    )
+    @dg.op(name=f"atlas_{mode}_start", out={"job": dg.Out(), "studies": dg.DynamicOut()})
     def start(
         harmonization_plan: Handle,
         study_matchings: dict[str, pd.DataFrame],
@@ -197,15 +194,12 @@ def atlas_graph(mode: Mode, description: str, **asset_args: Any) -> dg.AssetsDef
         for i, layout in enumerate(job.layouts if job.blocks else ()):
             yield dg.DynamicOutput(layout, mapping_key=mapping_key(i, layout.name), output_name="studies")
 
-    @dg.op(name=f"atlas_{mode}_size", out=dg.Out(io_manager_key=STEP_IO))
+    @dg.op(name=f"atlas_{mode}_size")
     def size(job: AtlasJob, study: StudyLayout, atlas_storage: AtlasStorage) -> BlockSize:
         """Check one study's file and count the values its rows hold in the atlas."""
         return size_block(study, len(job.var), job.obs_columns, atlas_storage.storage_options)
 
-    @dg.op(
-        name=f"atlas_{mode}_layout",
-        out={"layout": dg.Out(io_manager_key=STEP_IO), "blocks": dg.DynamicOut(io_manager_key=STEP_IO)},
-    )
+    @dg.op(name=f"atlas_{mode}_layout", out={"layout": dg.Out(), "blocks": dg.DynamicOut()})
     def layout(context: dg.OpExecutionContext, job: AtlasJob, sizes: list[BlockSize], atlas_storage: AtlasStorage):
         """Lay the atlas out and create its empty store in the version folder; one block per study."""
         if not job.blocks:
@@ -218,7 +212,7 @@ def atlas_graph(mode: Mode, description: str, **asset_args: Any) -> dg.AssetsDef
         for i, b in enumerate(laid.blocks):
             yield dg.DynamicOutput(b.name, mapping_key=mapping_key(i, b.name), output_name="blocks")
 
-    @dg.op(name=f"atlas_{mode}_block", out=dg.Out(io_manager_key=STEP_IO))
+    @dg.op(name=f"atlas_{mode}_block")
     def block(laid: ZarrLayout, study: str, atlas_storage: AtlasStorage) -> BlockWritten:
         """Write one study's rows into the store."""
         return write_block(laid, study, atlas_storage.storage_options)
@@ -231,7 +225,9 @@ def atlas_graph(mode: Mode, description: str, **asset_args: Any) -> dg.AssetsDef
         handle = write_version(job, laid, written, atlas_storage)
         return versioned(handle, atlas_metadata(handle, atlas_storage))
 
-    @dg.graph_asset(name=f"atlas_{mode}", description=description, **asset_args)
+    out = dg.AssetOut(io_manager_key="handle_io_manager", description=description, **asset_args)
+
+    @dg.graph_multi_asset(name=f"atlas_{mode}_steps", outs={f"atlas_{mode}": out})
     def atlas(harmonization_plan: Handle, study_matchings: dict[str, pd.DataFrame]) -> Handle:
         job, studies = start(harmonization_plan, study_matchings)
         sizes = studies.map(lambda study: size(job, study)).collect()
