@@ -13,8 +13,12 @@ opens it. It is written in four steps, plain functions that a loop, a process po
    ``X/data`` and ``X/indices`` that lies wholly within its values. Values in a chunk it shares with a neighbouring
    study (at most the first and the last) and its row lengths go to a small side file.
 4. :func:`finish_store`: write the shared chunks from the side files, ``X/indptr``, ``uns`` (the provenance) and
-   the consolidated metadata, then publish: a rename for a local store; for an object store every object is
-   copied to the output with the root metadata last, so the store opens only once it is complete.
+   the consolidated metadata, then publish. The root metadata (``.zgroup``, ``.zattrs``, ``.zmetadata``) is held
+   back until everything else is written, so nothing opens as a store before it is complete: a local store is
+   written in a temporary folder and renamed; on an object store the store is written in place, root metadata last.
+
+Every object is hashed (SHA-256) as it is written, by the step that writes it, so the finished store comes with the
+checksum of each object without reading anything back.
 
 No two steps ever write the same object, so blocks run on different machines sharing nothing but the storage.
 Each step checks what it finds against the layout (a study file that changed between steps is an error naming it).
@@ -125,6 +129,11 @@ class ZarrLayout:
         Chunk length of ``X/data`` and ``X/indices``.
     blocks
         One placement per study, in atlas order.
+    local
+        Whether ``out`` is on the local filesystem.
+    objects
+        The objects :func:`start_store` made (``var``, ``obs``, array and group metadata, by key): all written but
+        the root's metadata, which :func:`finish_store` writes last.
     """
 
     out: str
@@ -135,10 +144,14 @@ class ZarrLayout:
     dtype: np.dtype
     chunk_entries: int
     blocks: tuple[BlockPlacement, ...]
+    local: bool
+    objects: Mapping[str, bytes] = field(default_factory=dict)
 
     @property
     def store_url(self) -> str:
-        return storage.join(self.work, STORE)
+        """Where the store is written: a temporary folder for a local store (renamed when complete), the output
+        itself on an object store (which opens once its root metadata is written, last)."""
+        return storage.join(self.work, STORE) if self.local else self.out
 
     def block(self, name: str) -> BlockPlacement:
         """The placement of one study."""
@@ -303,21 +316,28 @@ def start_store(
         size = by_name[s.name]
         blocks.append(BlockPlacement(s, size.x, row, value, size.nnz))
         row, value = row + size.x.n_obs, value + size.nnz
+    opts = dict(storage_options or {})
     parent, name = posixpath.split(out.rstrip("/"))
     work = storage.join(parent, f".{name}.tmp-{token or uuid.uuid4().hex}")
-    layout = ZarrLayout(out, work, row, len(var), value, np.dtype(dtype), chunk_entries, tuple(blocks))
+    fs, _ = storage.url_to_fs(out, **opts)
+    layout = ZarrLayout(
+        out, work, row, len(var), value, np.dtype(dtype), chunk_entries, tuple(blocks), storage.is_local(fs)
+    )
     obs = _merge_obs([by_name[s.name].obs for s in studies], [s.name for s in studies], obs_columns)
-    _create_store(layout, var, obs, dict(storage_options or {}))
+    objects = _create_store(layout, var, obs, opts)
     log.info("zarr atlas laid out: %d cells × %d features, %d values, at %s", row, len(var), value, work)
-    return layout
+    return replace(layout, objects=objects)
 
 
-def _create_store(layout: ZarrLayout, var: pd.DataFrame, obs: pd.DataFrame, opts: Mapping[str, Any]) -> None:
+def _create_store(layout: ZarrLayout, var: pd.DataFrame, obs: pd.DataFrame, opts: Mapping[str, Any]) -> dict:
+    """Write ``var``, ``obs`` and the empty ``X`` arrays (what an earlier attempt left is cleared first); return
+    every object of this skeleton, root metadata included, which is not written yet (:func:`finish_store` does)."""
     fs, work = storage.url_to_fs(layout.work, **opts)
-    if fs.exists(work):  # an earlier attempt with the same token
-        fs.rm(work, recursive=True)
-    root = zarr.open_group(_store(layout.store_url, opts), mode="w", zarr_format=ZARR_FORMAT)
-    root.attrs.update({"encoding-type": "anndata", "encoding-version": "0.1.0"})
+    for path in {work, storage.url_to_fs(layout.store_url, **opts)[1]}:
+        if fs.exists(path):
+            fs.rm(path, recursive=True)
+    memory, contents = _memory_store({})
+    root = zarr.open_group(memory, mode="w", zarr_format=ZARR_FORMAT)
     write_elem(root, "var", _storable(var))
     write_elem(root, "obs", obs)
     x = root.create_group("X")
@@ -326,6 +346,61 @@ def _create_store(layout: ZarrLayout, var: pd.DataFrame, obs: pd.DataFrame, opts
     x.create_array("data", shape=(layout.nnz,), chunks=(min(values),), dtype=layout.dtype)
     x.create_array("indices", shape=(layout.nnz,), chunks=(min(values),), dtype=layout.index_dtype)
     x.create_array("indptr", shape=(layout.n_obs + 1,), chunks=(INDPTR_CHUNK,), dtype=np.int64)
+    objects = _as_bytes(contents)
+    _put_objects(layout.store_url, {k: v for k, v in objects.items() if k not in _ROOT_METADATA}, opts)
+    return objects
+
+
+def _memory_store(objects: Mapping[str, bytes]) -> tuple[zarr.storage.MemoryStore, dict[str, Any]]:
+    """An in-memory store holding ``objects``, and its contents (key → buffer) as it grows."""
+    from zarr.core.buffer import default_buffer_prototype
+
+    contents = {key: default_buffer_prototype().buffer.from_bytes(data) for key, data in objects.items()}
+    return zarr.storage.MemoryStore(contents), contents
+
+
+def _as_bytes(contents: Mapping[str, Any]) -> dict[str, bytes]:
+    return {key: buffer.to_bytes() for key, buffer in sorted(contents.items())}
+
+
+def _put_objects(store_url: str, objects: Mapping[str, bytes], opts: Mapping[str, Any]) -> None:
+    """Write many small objects at once (one concurrent batch on an object store)."""
+    if not objects:
+        return
+    fs, base = storage.url_to_fs(store_url, **opts)
+    paths = {f"{base.rstrip('/')}/{key}": data for key, data in objects.items()}
+    if storage.is_local(fs):
+        for path, data in paths.items():
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(data)
+    else:
+        storage.with_retries(lambda: fs.pipe(paths), what=f"write {len(paths)} objects to {storage.redact(store_url)}")
+
+
+class _RecordingStore(zarr.storage.WrapperStore):
+    """A store that records the SHA-256 of every object written through it (what Zarr deletes — a chunk holding only
+    the fill value — is forgotten)."""
+
+    def __init__(self, store: Any) -> None:
+        super().__init__(store)
+        self.hashes: dict[str, str] = {}
+
+    async def set(self, key: str, value: Any) -> None:
+        self.hashes[key] = hashlib.sha256(value.to_bytes()).hexdigest()
+        await self._store.set(key, value)
+
+    async def set_if_not_exists(self, key: str, value: Any) -> None:
+        if not await self._store.exists(key):
+            await self.set(key, value)
+
+    async def _set_many(self, values: Any) -> None:
+        for key, value in values:
+            await self.set(key, value)
+
+    async def delete(self, key: str) -> None:
+        self.hashes.pop(key, None)
+        await self._store.delete(key)
 
 
 def open_atlas_store(url: str, storage_options: Mapping[str, Any] | None = None) -> zarr.Group:
@@ -377,8 +452,8 @@ def write_block(
     block = layout.block(name)
     shown = storage.redact(block.layout.url)
     started = time.perf_counter()
-    x_group = zarr.open_group(_store(layout.store_url, opts), mode="r+", zarr_format=ZARR_FORMAT)["X"]
-    writer = _RegionWriter(x_group, block.value_start, block.value_start + block.nnz, layout)
+    store = _RecordingStore(_store(layout.store_url, opts))
+    writer = _RegionWriter(store, block.value_start, block.value_start + block.nnz, layout)
     columns = _ColumnMap.build(block.layout.target_index, layout.n_vars, block.layout.copies)
     row_nnz = []
     with open_h5ad(block.layout.url, opts, block_size=STREAM_BLOCK_SIZE, cache_type="readahead") as h5:
@@ -393,17 +468,9 @@ def write_block(
     if rows.size != block.x.n_obs:
         raise StudyInputError(f"{shown}: read {rows.size} cells, expected {block.x.n_obs}")
     _save_pieces(layout, name, pieces, rows.astype(np.int64), opts)
-    objects = _object_hashes(layout.store_url, writer.written, opts)
     seconds = time.perf_counter() - started
-    log.info(
-        "study %s: %d values written in %.1fs (%d chunks own, shared pieces %d)",
-        name,
-        block.nnz,
-        seconds,
-        len(writer.written) // 2,
-        len(pieces),
-    )
-    return BlockWritten(name, block.nnz, objects)
+    log.info("study %s: %d values written in %.1fs (%d pieces shared)", name, block.nnz, seconds, len(pieces))
+    return BlockWritten(name, block.nnz, dict(store.hashes))
 
 
 class _RegionWriter:
@@ -413,14 +480,13 @@ class _RegionWriter:
     region shares with another (its first and its last, at most) are kept as pieces ``(position, data, indices)``.
     """
 
-    def __init__(self, x_group: Any, start: int, stop: int, layout: ZarrLayout) -> None:
-        self.data, self.indices = x_group["data"], x_group["indices"]
+    def __init__(self, store: Any, start: int, stop: int, layout: ZarrLayout) -> None:
+        self.data, self.indices = _open_array(store, "X/data"), _open_array(store, "X/indices")
         self.start, self.stop, self.total, self.chunk = start, stop, layout.nnz, layout.chunk_entries
         self.position = start
         self.pending: list[tuple[np.ndarray, np.ndarray]] = []
         self.pending_n = 0
         self.pieces: list[tuple[int, np.ndarray, np.ndarray]] = []
-        self.written: list[str] = []
 
     def append(self, data: np.ndarray, indices: np.ndarray) -> None:
         if self.position + self.pending_n + data.size > self.stop:
@@ -442,7 +508,6 @@ class _RegionWriter:
             if own:
                 self.data[chunk_start:chunk_stop] = data
                 self.indices[chunk_start:chunk_stop] = indices
-                self.written += [f"X/data/{j}", f"X/indices/{j}"]
             else:
                 self.pieces.append((self.position, data, indices))
             self.position += need
@@ -489,19 +554,6 @@ def _pieces_url(layout: ZarrLayout, name: str) -> str:
     return storage.join(layout.work, BLOCKS, f"{name}.npz")
 
 
-def _object_hashes(store_url: str, keys: Sequence[str], opts: Mapping[str, Any]) -> dict[str, str]:
-    """SHA-256 of store objects (keys relative to the store); an absent key (an all-fill chunk that Zarr does not
-    write) is left out."""
-    fs, base = storage.url_to_fs(store_url, **opts)
-    out = {}
-    for key in keys:
-        try:
-            out[key] = hashlib.sha256(fs.cat_file(f"{base.rstrip('/')}/{key}")).hexdigest()
-        except FileNotFoundError:
-            continue
-    return out
-
-
 # --------------------------------------------------------------------------------------------- 4. finish
 
 
@@ -539,24 +591,24 @@ def finish_store(
     missing = [b.name for b in layout.blocks if b.name not in done or done[b.name].nnz != b.nnz]
     if missing:
         raise StudyInputError(f"zarr atlas {storage.redact(layout.out)}: blocks of {missing} missing or incomplete")
-    root = zarr.open_group(_store(layout.store_url, opts), mode="r+", zarr_format=ZARR_FORMAT)
+    store = _RecordingStore(_store(layout.store_url, opts))
     rows, shared = [], []
     for b in layout.blocks:
         pieces, row_nnz = _load_pieces(layout, b.name, opts)
         shared += pieces
         rows.append(row_nnz)
-    keys = _write_shared_chunks(root["X"], shared, layout)
+    _write_shared_chunks(store, shared, layout)
     indptr = np.concatenate([[0], np.cumsum(np.concatenate(rows) if rows else [], dtype=np.int64)])
     if indptr[-1] != layout.nnz:
         raise StudyInputError(
             f"zarr atlas {storage.redact(layout.out)}: rows hold {indptr[-1]} values, not {layout.nnz}"
         )
-    root["X"]["indptr"][:] = indptr
-    for key in _EMPTY_ELEMENTS:
-        write_elem(root, key, {})
-    write_elem(root, "uns", dict(uns or {}))
-    zarr.consolidate_metadata(_store(layout.store_url, opts))
-    objects = _store_hashes(layout, done, keys, opts)
+    _open_array(store, "X/indptr")[:] = indptr
+    metadata = _finish_metadata(layout, uns)
+    _put_objects(layout.store_url, {k: v for k, v in metadata.items() if k not in _ROOT_METADATA}, opts)
+    objects = _all_hashes(layout, done, store, metadata, opts)
+    for key in reversed(_ROOT_METADATA):  # the store opens only once these exist: consolidated metadata last
+        _put_objects(layout.store_url, {key: metadata[key]}, opts)
     _publish(layout, opts)
     seconds = time.perf_counter() - started
     log.info("zarr atlas published in %.1fs → %s", seconds, storage.redact(layout.out))
@@ -574,12 +626,12 @@ def finish_store(
     return ZarrResult(merge, objects)
 
 
-def _write_shared_chunks(x_group: Any, pieces: list[tuple[int, np.ndarray, np.ndarray]], layout: ZarrLayout) -> list:
+def _write_shared_chunks(store: Any, pieces: list[tuple[int, np.ndarray, np.ndarray]], layout: ZarrLayout) -> None:
     """Assemble every chunk that several blocks share from their pieces (which tile it exactly)."""
+    data_array, indices_array = _open_array(store, "X/data"), _open_array(store, "X/indices")
     by_chunk: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = {}
     for piece in pieces:
         by_chunk.setdefault(piece[0] // layout.chunk_entries, []).append(piece)
-    keys = []
     for j, parts in sorted(by_chunk.items()):
         parts.sort(key=lambda p: p[0])
         start, stop = j * layout.chunk_entries, min((j + 1) * layout.chunk_entries, layout.nnz)
@@ -590,45 +642,60 @@ def _write_shared_chunks(x_group: Any, pieces: list[tuple[int, np.ndarray, np.nd
             position += data.size
         if position != stop:
             raise StudyInputError(f"zarr atlas {storage.redact(layout.out)}: chunk {j} ends at {position}, not {stop}")
-        x_group["data"][start:stop] = np.concatenate([p[1] for p in parts])
-        x_group["indices"][start:stop] = np.concatenate([p[2] for p in parts])
-        keys += [f"X/data/{j}", f"X/indices/{j}"]
-    return keys
+        data_array[start:stop] = np.concatenate([p[1] for p in parts])
+        indices_array[start:stop] = np.concatenate([p[2] for p in parts])
 
 
-def _store_hashes(
-    layout: ZarrLayout, done: Mapping[str, BlockWritten], keys: list[str], opts: Mapping[str, Any]
+def _open_array(store: Any, path: str) -> zarr.Array:
+    return zarr.open_array(store, path=path, mode="r+", zarr_format=ZARR_FORMAT)
+
+
+def _finish_metadata(layout: ZarrLayout, uns: Mapping[str, Any] | None) -> dict[str, bytes]:
+    """The metadata objects a finished store adds to its skeleton: ``uns``, the empty elements, the root's attributes
+    and the consolidated metadata (built in memory from the skeleton's metadata: nothing is read back)."""
+    skeleton = {k: v for k, v in layout.objects.items() if k.rsplit("/", 1)[-1] in (".zgroup", ".zarray", ".zattrs")}
+    memory, contents = _memory_store(skeleton)
+    root = zarr.open_group(memory, mode="r+", zarr_format=ZARR_FORMAT)
+    root.attrs.update({"encoding-type": "anndata", "encoding-version": "0.1.0"})
+    for key in _EMPTY_ELEMENTS:
+        write_elem(root, key, {})
+    write_elem(root, "uns", dict(uns or {}))
+    zarr.consolidate_metadata(memory, zarr_format=ZARR_FORMAT)
+    return {k: v for k, v in _as_bytes(contents).items() if skeleton.get(k) != v or k in _ROOT_METADATA}
+
+
+def _all_hashes(
+    layout: ZarrLayout,
+    done: Mapping[str, BlockWritten],
+    store: _RecordingStore,
+    metadata: Mapping[str, bytes],
+    opts: Mapping[str, Any],
 ) -> dict[str, str]:
-    """SHA-256 of every object of the finished store: the blocks reported theirs; the rest is hashed here."""
+    """SHA-256 of every object of the finished store, from the steps that wrote them, checked against a listing."""
+    hashes = {k: hashlib.sha256(v).hexdigest() for k, v in {**layout.objects, **metadata}.items()}
+    hashes.update({k: v for w in done.values() for k, v in w.objects.items()})
+    hashes.update(store.hashes)
     fs, base = storage.url_to_fs(layout.store_url, **opts)
     prefix = base.rstrip("/") + "/"
-    from_blocks = {k: v for w in done.values() for k, v in w.objects.items()}
-    listed = sorted(p[len(prefix) :] for p in fs.find(base))
-    missing_from_blocks = sorted(set(from_blocks) - set(listed))
-    if missing_from_blocks:
+    listed = {p[len(prefix) :] for p in fs.find(base)} | set(_ROOT_METADATA)
+    if listed != set(hashes):
+        unknown, vanished = sorted(listed - set(hashes))[:5], sorted(set(hashes) - listed)[:5]
         raise StudyInputError(
-            f"zarr atlas {storage.redact(layout.out)}: written chunks vanished: {missing_from_blocks[:5]}"
+            f"zarr atlas {storage.redact(layout.out)}: objects not written by its steps {unknown}, missing {vanished}"
         )
-    rest = [k for k in listed if k not in from_blocks]
-    return {**from_blocks, **_object_hashes(layout.store_url, rest, opts)}
+    return dict(sorted(hashes.items()))
 
 
 def _publish(layout: ZarrLayout, opts: Mapping[str, Any]) -> None:
-    """Move the finished store to ``layout.out``: a rename locally; on an object store a copy of every object with
-    the root metadata last (the store opens only when complete), then the temporary folder goes."""
+    """A local store is renamed to ``layout.out`` (an object store was written in place); the side files go."""
     fs, work = storage.url_to_fs(layout.work, **opts)
-    _, out = storage.url_to_fs(layout.out, **opts)
-    if fs.exists(out):  # a store left by an attempt that failed after publishing
-        fs.rm(out, recursive=True)
-    source = f"{work.rstrip('/')}/{STORE}"
-    if storage.is_local(fs):
-        os.replace(source, out)
-    else:
-        keys = sorted(p[len(source) + 1 :] for p in fs.find(source))
-        last = [k for k in keys if k in _ROOT_METADATA]
-        for key in [k for k in keys if k not in _ROOT_METADATA] + sorted(last, key=_ROOT_METADATA.index, reverse=True):
-            storage.with_retries(lambda k=key: fs.copy(f"{source}/{k}", f"{out}/{k}"), what=f"publish {key}")
-    fs.rm(work, recursive=True)
+    if layout.local:
+        _, out = storage.url_to_fs(layout.out, **opts)
+        if fs.exists(out):  # a store left by an attempt that failed after publishing
+            fs.rm(out, recursive=True)
+        os.replace(f"{work.rstrip('/')}/{STORE}", out)
+    if fs.exists(work):
+        fs.rm(work, recursive=True)
 
 
 # --------------------------------------------------------------------------------------------- all steps
