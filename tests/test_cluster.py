@@ -127,7 +127,7 @@ def steps_by_worker(instance: dg.DagsterInstance) -> dict[str, set[str]]:
     return found
 
 
-def reference_run(env: dict[str, str], root: str) -> VersionedStore:
+def reference_run(env: dict[str, str], root: str) -> None:
     """The same graph materialized in process (``materialize``) into another storage root."""
     definitions = build_definitions(resources_from_env({**env, "IDTRACK_STORAGE": root}), dg.in_process_executor)
     studies = sorted(definitions.resources["study_registry"].studies())
@@ -143,7 +143,6 @@ def reference_run(env: dict[str, str], root: str) -> VersionedStore:
                 ASSETS, selection=selection, partition_key=partition, instance=instance, resources=definitions.resources
             )
             assert result.success, (selection, partition)
-    return definitions.resources["atlas_storage"].store
 
 
 def atlas_files(store: VersionedStore, mode: str) -> tuple[str, dict]:
@@ -214,7 +213,8 @@ def test_whole_graph_on_two_celery_workers_with_s3_storage(tmp_path, s3, monkeyp
 
     # byte-identical to the same graph run in process
     celery = VersionedStore("s3://cluster-bucket/celery", s3.storage_options)
-    local = reference_run(env, "s3://cluster-bucket/inproc")
+    reference_run(env, "s3://cluster-bucket/inproc")
+    local = VersionedStore("s3://cluster-bucket/inproc", s3.storage_options)
     for study in studies:
         path = f"assets/study_matchings/{study}.parquet"
         a = storage.read_bytes(storage.join(celery.root, path), **s3.storage_options)
