@@ -17,8 +17,9 @@ opens it. It is written in four steps, plain functions that a loop, a process po
    back until everything else is written, so nothing opens as a store before it is complete: a local store is
    written in a temporary folder and renamed; on an object store the store is written in place, root metadata last.
 
-Every object is hashed (SHA-256) as it is written, by the step that writes it, so the finished store comes with the
-checksum of each object without reading anything back.
+Chunks of ``X`` are encoded with the array's compressor and stored as objects directly (Zarr's array API costs
+several times the compression per chunk); every object is hashed (SHA-256) as it is written, by the step that writes
+it, so the finished store comes with the checksum of each object without reading anything back.
 
 No two steps ever write the same object, so blocks run on different machines sharing nothing but the storage.
 Each step checks what it finds against the layout (a study file that changed between steps is an error naming it).
@@ -28,16 +29,19 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import os
 import posixpath
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numcodecs
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -67,6 +71,10 @@ CHUNK_ENTRIES = 1 << 20
 """Default length of the chunks of ``X/data`` and ``X/indices`` (values), 4 MiB of float32."""
 INDPTR_CHUNK = 1 << 18
 """Length of the chunks of ``X/indptr`` (rows)."""
+CODEC = numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE)
+"""Compressor of the ``X`` arrays (fast; sorted indices and counts compress well)."""
+WRITES_IN_FLIGHT = 4
+"""Chunks of a block queued for compression and storage at most (bounds a block step's memory)."""
 STORE, BLOCKS = "store", "blocks"
 _ROOT_METADATA = (".zmetadata", ".zattrs", ".zgroup")
 _EMPTY_ELEMENTS = ("obsm", "varm", "obsp", "varp", "layers")
@@ -226,11 +234,27 @@ def size_block(
     opts = dict(storage_options or {})
     prepared, obs = _prepare(study, n_vars, obs_columns, opts)
     columns = _ColumnMap.build(study.target_index, n_vars, study.copies)
+    weights = _column_weights(study)
     nnz = 0
     for chunk in _structure_chunks(study.url, prepared.x, chunk_cells, max_chunk_nnz, opts):
-        nnz += columns.remap(chunk, np.dtype(np.uint8)).nnz
+        if weights is not None and chunk.has_canonical_format:
+            nnz += int(weights[chunk.indices].sum())
+        else:  # values of one row summed n→1 (or stored twice): the remapped structure tells
+            nnz += columns.remap(chunk, np.dtype(np.uint8)).nnz
     log.info("study %s: %d cells, %d atlas values", study.name, prepared.x.n_obs, nnz)
     return BlockSize(study.name, prepared.x, nnz, obs)
+
+
+def _column_weights(study: StudyLayout) -> np.ndarray | None:
+    """How many atlas values each stored value of a study column becomes (0 dropped, 1, or more with 1→n copies),
+    when no two of its features land on one atlas feature; None when some do (n→1 sums merge values per row)."""
+    kept = study.target_index >= 0
+    targets = np.concatenate([study.target_index[kept], study.copies[:, 1]])
+    if np.unique(targets).size < targets.size:
+        return None
+    weights = kept.astype(np.int64)
+    np.add.at(weights, study.copies[:, 0], 1)
+    return weights
 
 
 def _structure_chunks(
@@ -343,9 +367,10 @@ def _create_store(layout: ZarrLayout, var: pd.DataFrame, obs: pd.DataFrame, opts
     x = root.create_group("X")
     x.attrs.update({"encoding-type": "csr_matrix", "encoding-version": "0.1.0", "shape": [layout.n_obs, layout.n_vars]})
     values = max(layout.nnz, 1), layout.chunk_entries
-    x.create_array("data", shape=(layout.nnz,), chunks=(min(values),), dtype=layout.dtype)
-    x.create_array("indices", shape=(layout.nnz,), chunks=(min(values),), dtype=layout.index_dtype)
-    x.create_array("indptr", shape=(layout.n_obs + 1,), chunks=(INDPTR_CHUNK,), dtype=np.int64)
+    codec = {"compressors": CODEC, "filters": None, "fill_value": 0}
+    x.create_array("data", shape=(layout.nnz,), chunks=(min(values),), dtype=layout.dtype, **codec)
+    x.create_array("indices", shape=(layout.nnz,), chunks=(min(values),), dtype=layout.index_dtype, **codec)
+    x.create_array("indptr", shape=(layout.n_obs + 1,), chunks=(INDPTR_CHUNK,), dtype=np.int64, **codec)
     objects = _as_bytes(contents)
     _put_objects(layout.store_url, {k: v for k, v in objects.items() if k not in _ROOT_METADATA}, opts)
     return objects
@@ -378,29 +403,49 @@ def _put_objects(store_url: str, objects: Mapping[str, bytes], opts: Mapping[str
         storage.with_retries(lambda: fs.pipe(paths), what=f"write {len(paths)} objects to {storage.redact(store_url)}")
 
 
-class _RecordingStore(zarr.storage.WrapperStore):
-    """A store that records the SHA-256 of every object written through it (what Zarr deletes — a chunk holding only
-    the fill value — is forgotten)."""
+class _ChunkWriter:
+    """Stores whole chunks of one 1-d array of the store: encoded with the array's own compressor (as Zarr would,
+    the last chunk padded with the fill value), written as objects, each hashed as it is written.
 
-    def __init__(self, store: Any) -> None:
-        super().__init__(store)
+    Blocks write their chunks this way rather than through ``zarr.Array`` (whose per-chunk overhead is several
+    times the compression's); what they write is what Zarr reads.
+    """
+
+    def __init__(self, layout: ZarrLayout, key: str, opts: Mapping[str, Any]) -> None:
+        meta = json.loads(layout.objects[f"{key}/.zarray"])
+        if meta.get("filters") or meta["order"] != "C":
+            raise ValueError(f"{key}: only C-order arrays without filters are written chunk by chunk")
+        self.key, self.length, self.chunk = key, meta["shape"][0], meta["chunks"][0]
+        self.dtype, self.fill = np.dtype(meta["dtype"]), meta["fill_value"] or 0
+        self.codec = numcodecs.get_codec(meta["compressor"]) if meta["compressor"] else None
+        self.fs, base = storage.url_to_fs(layout.store_url, **opts)
+        self.base = base.rstrip("/")
+        self.local = storage.is_local(self.fs)
         self.hashes: dict[str, str] = {}
 
-    async def set(self, key: str, value: Any) -> None:
-        self.hashes[key] = hashlib.sha256(value.to_bytes()).hexdigest()
-        await self._store.set(key, value)
+    def put(self, j: int, values: np.ndarray) -> None:
+        """Store chunk ``j`` (its values, in order: ``chunk`` of them, fewer for the last)."""
+        expected = min(self.chunk, self.length - j * self.chunk)
+        if values.size != expected:
+            raise ValueError(f"{self.key} chunk {j}: {values.size} values, expected {expected}")
+        full = np.full(self.chunk, self.fill, dtype=self.dtype)
+        full[: values.size] = values
+        data = self.codec.encode(full) if self.codec else full.tobytes()
+        data = bytes(data)
+        key = f"{self.key}/{j}"
+        self.hashes[key] = hashlib.sha256(data).hexdigest()
+        path = f"{self.base}/{key}"
+        if self.local:
+            with open(path, "wb") as f:
+                f.write(data)
+        else:
+            storage.with_retries(lambda: self.fs.pipe_file(path, data), what=f"write {key}")
 
-    async def set_if_not_exists(self, key: str, value: Any) -> None:
-        if not await self._store.exists(key):
-            await self.set(key, value)
-
-    async def _set_many(self, values: Any) -> None:
-        for key, value in values:
-            await self.set(key, value)
-
-    async def delete(self, key: str) -> None:
-        self.hashes.pop(key, None)
-        await self._store.delete(key)
+    def put_all(self, values: np.ndarray) -> None:
+        """Store the whole array."""
+        for j, start in enumerate(range(0, max(self.length, 1), self.chunk)):
+            if start < self.length:
+                self.put(j, values[start : start + self.chunk])
 
 
 def open_atlas_store(url: str, storage_options: Mapping[str, Any] | None = None) -> zarr.Group:
@@ -452,25 +497,27 @@ def write_block(
     block = layout.block(name)
     shown = storage.redact(block.layout.url)
     started = time.perf_counter()
-    store = _RecordingStore(_store(layout.store_url, opts))
-    writer = _RegionWriter(store, block.value_start, block.value_start + block.nnz, layout)
+    data, indices = _ChunkWriter(layout, "X/data", opts), _ChunkWriter(layout, "X/indices", opts)
     columns = _ColumnMap.build(block.layout.target_index, layout.n_vars, block.layout.copies)
     row_nnz = []
-    with open_h5ad(block.layout.url, opts, block_size=STREAM_BLOCK_SIZE, cache_type="readahead") as h5:
+    with (
+        _RegionWriter(data, indices, block.value_start, block.value_start + block.nnz, layout) as writer,
+        open_h5ad(block.layout.url, opts, block_size=STREAM_BLOCK_SIZE, cache_type="readahead") as h5,
+    ):
         if x_layout(h5, shown) != block.x:
             raise StudyInputError(f"{shown}: X changed since the atlas was laid out")
         for chunk in _iter_row_chunks(h5["X"], block.x, chunk_cells, max_chunk_nnz):
             remapped = columns.remap(chunk, layout.dtype)
             writer.append(remapped.data, remapped.indices.astype(layout.index_dtype, copy=False))
             row_nnz.append(np.diff(remapped.indptr))
-    pieces = writer.close(shown)
+        pieces = writer.close(shown)
     rows = np.concatenate(row_nnz) if row_nnz else np.zeros(0, np.int64)
     if rows.size != block.x.n_obs:
         raise StudyInputError(f"{shown}: read {rows.size} cells, expected {block.x.n_obs}")
     _save_pieces(layout, name, pieces, rows.astype(np.int64), opts)
     seconds = time.perf_counter() - started
     log.info("study %s: %d values written in %.1fs (%d pieces shared)", name, block.nnz, seconds, len(pieces))
-    return BlockWritten(name, block.nnz, dict(store.hashes))
+    return BlockWritten(name, block.nnz, {**data.hashes, **indices.hashes})
 
 
 class _RegionWriter:
@@ -480,13 +527,17 @@ class _RegionWriter:
     region shares with another (its first and its last, at most) are kept as pieces ``(position, data, indices)``.
     """
 
-    def __init__(self, store: Any, start: int, stop: int, layout: ZarrLayout) -> None:
-        self.data, self.indices = _open_array(store, "X/data"), _open_array(store, "X/indices")
+    def __init__(self, data: _ChunkWriter, indices: _ChunkWriter, start: int, stop: int, layout: ZarrLayout) -> None:
+        self.data, self.indices = data, indices
         self.start, self.stop, self.total, self.chunk = start, stop, layout.nnz, layout.chunk_entries
         self.position = start
         self.pending: list[tuple[np.ndarray, np.ndarray]] = []
         self.pending_n = 0
         self.pieces: list[tuple[int, np.ndarray, np.ndarray]] = []
+        # chunks are compressed and stored by one background thread while the next rows are read and remapped;
+        # at most WRITES_IN_FLIGHT chunks wait, so memory stays bounded
+        self.writes = ThreadPoolExecutor(1, thread_name_prefix="zarr-block")
+        self.in_flight: deque[Future] = deque()
 
     def append(self, data: np.ndarray, indices: np.ndarray) -> None:
         if self.position + self.pending_n + data.size > self.stop:
@@ -506,11 +557,16 @@ class _RegionWriter:
                 return
             data, indices = self._take(need)
             if own:
-                self.data[chunk_start:chunk_stop] = data
-                self.indices[chunk_start:chunk_stop] = indices
+                self.in_flight.append(self.writes.submit(self._write, j, data, indices))
+                while len(self.in_flight) > WRITES_IN_FLIGHT:
+                    self.in_flight.popleft().result()
             else:
                 self.pieces.append((self.position, data, indices))
             self.position += need
+
+    def _write(self, j: int, data: np.ndarray, indices: np.ndarray) -> None:
+        self.data.put(j, data)
+        self.indices.put(j, indices)
 
     def _take(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         data = np.concatenate([d for d, _ in self.pending]) if len(self.pending) > 1 else self.pending[0][0]
@@ -520,7 +576,22 @@ class _RegionWriter:
         self.pending_n = rest[0].size
         return data[:n], indices[:n]
 
+    def __enter__(self) -> _RegionWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.writes.shutdown(wait=True, cancel_futures=True)
+
     def close(self, shown: str) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """Wait for the chunks being written; the pieces of shared chunks.
+
+        Raises
+        ------
+        StudyInputError
+            The study held another number of values than the layout says.
+        """
+        while self.in_flight:
+            self.in_flight.popleft().result()
         if self.position != self.stop or self.pending_n:
             raise StudyInputError(
                 f"{shown}: wrote {self.position - self.start} values, the layout holds {self.stop - self.start} "
@@ -591,22 +662,23 @@ def finish_store(
     missing = [b.name for b in layout.blocks if b.name not in done or done[b.name].nnz != b.nnz]
     if missing:
         raise StudyInputError(f"zarr atlas {storage.redact(layout.out)}: blocks of {missing} missing or incomplete")
-    store = _RecordingStore(_store(layout.store_url, opts))
+    writers = {key: _ChunkWriter(layout, f"X/{key}", opts) for key in ("data", "indices", "indptr")}
     rows, shared = [], []
     for b in layout.blocks:
         pieces, row_nnz = _load_pieces(layout, b.name, opts)
         shared += pieces
         rows.append(row_nnz)
-    _write_shared_chunks(store, shared, layout)
+    _write_shared_chunks(writers["data"], writers["indices"], shared, layout)
     indptr = np.concatenate([[0], np.cumsum(np.concatenate(rows) if rows else [], dtype=np.int64)])
     if indptr[-1] != layout.nnz:
         raise StudyInputError(
             f"zarr atlas {storage.redact(layout.out)}: rows hold {indptr[-1]} values, not {layout.nnz}"
         )
-    _open_array(store, "X/indptr")[:] = indptr
+    writers["indptr"].put_all(indptr)
     metadata = _finish_metadata(layout, uns)
     _put_objects(layout.store_url, {k: v for k, v in metadata.items() if k not in _ROOT_METADATA}, opts)
-    objects = _all_hashes(layout, done, store, metadata, opts)
+    written_here = {k: v for w in writers.values() for k, v in w.hashes.items()}
+    objects = _all_hashes(layout, done, written_here, metadata, opts)
     for key in reversed(_ROOT_METADATA):  # the store opens only once these exist: consolidated metadata last
         _put_objects(layout.store_url, {key: metadata[key]}, opts)
     _publish(layout, opts)
@@ -626,9 +698,10 @@ def finish_store(
     return ZarrResult(merge, objects)
 
 
-def _write_shared_chunks(store: Any, pieces: list[tuple[int, np.ndarray, np.ndarray]], layout: ZarrLayout) -> None:
+def _write_shared_chunks(
+    data: _ChunkWriter, indices: _ChunkWriter, pieces: list[tuple[int, np.ndarray, np.ndarray]], layout: ZarrLayout
+) -> None:
     """Assemble every chunk that several blocks share from their pieces (which tile it exactly)."""
-    data_array, indices_array = _open_array(store, "X/data"), _open_array(store, "X/indices")
     by_chunk: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = {}
     for piece in pieces:
         by_chunk.setdefault(piece[0] // layout.chunk_entries, []).append(piece)
@@ -636,18 +709,16 @@ def _write_shared_chunks(store: Any, pieces: list[tuple[int, np.ndarray, np.ndar
         parts.sort(key=lambda p: p[0])
         start, stop = j * layout.chunk_entries, min((j + 1) * layout.chunk_entries, layout.nnz)
         position = start
-        for p, data, _ in parts:
-            if p != position:
-                raise StudyInputError(f"zarr atlas {storage.redact(layout.out)}: chunk {j} has a gap at value {p}")
-            position += data.size
+        for piece_start, piece_values, _ in parts:
+            if piece_start != position:
+                raise StudyInputError(
+                    f"zarr atlas {storage.redact(layout.out)}: chunk {j} has a gap at value {piece_start}"
+                )
+            position += piece_values.size
         if position != stop:
             raise StudyInputError(f"zarr atlas {storage.redact(layout.out)}: chunk {j} ends at {position}, not {stop}")
-        data_array[start:stop] = np.concatenate([p[1] for p in parts])
-        indices_array[start:stop] = np.concatenate([p[2] for p in parts])
-
-
-def _open_array(store: Any, path: str) -> zarr.Array:
-    return zarr.open_array(store, path=path, mode="r+", zarr_format=ZARR_FORMAT)
+        data.put(j, np.concatenate([p[1] for p in parts]))
+        indices.put(j, np.concatenate([p[2] for p in parts]))
 
 
 def _finish_metadata(layout: ZarrLayout, uns: Mapping[str, Any] | None) -> dict[str, bytes]:
@@ -667,14 +738,20 @@ def _finish_metadata(layout: ZarrLayout, uns: Mapping[str, Any] | None) -> dict[
 def _all_hashes(
     layout: ZarrLayout,
     done: Mapping[str, BlockWritten],
-    store: _RecordingStore,
+    written_here: Mapping[str, str],
     metadata: Mapping[str, bytes],
     opts: Mapping[str, Any],
 ) -> dict[str, str]:
     """SHA-256 of every object of the finished store, from the steps that wrote them, checked against a listing."""
     hashes = {k: hashlib.sha256(v).hexdigest() for k, v in {**layout.objects, **metadata}.items()}
     hashes.update({k: v for w in done.values() for k, v in w.objects.items()})
-    hashes.update(store.hashes)
+    hashes.update(written_here)
+    chunks = {"X/data": (layout.nnz, layout.chunk_entries), "X/indices": (layout.nnz, layout.chunk_entries)}
+    chunks["X/indptr"] = (layout.n_obs + 1, INDPTR_CHUNK)
+    for key, (length, size) in chunks.items():
+        absent = [j for j in range(-(-length // size)) if f"{key}/{j}" not in hashes]
+        if absent:
+            raise StudyInputError(f"zarr atlas {storage.redact(layout.out)}: chunks {absent[:5]} of {key} not written")
     fs, base = storage.url_to_fs(layout.store_url, **opts)
     prefix = base.rstrip("/") + "/"
     listed = {p[len(prefix) :] for p in fs.find(base)} | set(_ROOT_METADATA)
