@@ -77,6 +77,7 @@ WRITES_IN_FLIGHT = 4
 """Chunks of a block queued for compression and storage at most (bounds a block step's memory)."""
 STORE, BLOCKS = "store", "blocks"
 _ROOT_METADATA = (".zmetadata", ".zattrs", ".zgroup")
+_METADATA_FILES = (".zgroup", ".zarray", ".zattrs")
 _EMPTY_ELEMENTS = ("obsm", "varm", "obsp", "varp", "layers")
 
 
@@ -139,9 +140,11 @@ class ZarrLayout:
         One placement per study, in atlas order.
     local
         Whether ``out`` is on the local filesystem.
+    metadata
+        The metadata objects (``.zgroup``, ``.zarray``, ``.zattrs``) :func:`start_store` made, by key: all written
+        but the root's, which :func:`finish_store` writes last.
     objects
-        The objects :func:`start_store` made (``var``, ``obs``, array and group metadata, by key): all written but
-        the root's metadata, which :func:`finish_store` writes last.
+        SHA-256 of every object :func:`start_store` made (``var``, ``obs``, metadata), by key.
     """
 
     out: str
@@ -153,7 +156,8 @@ class ZarrLayout:
     chunk_entries: int
     blocks: tuple[BlockPlacement, ...]
     local: bool
-    objects: Mapping[str, bytes] = field(default_factory=dict)
+    metadata: Mapping[str, bytes] = field(default_factory=dict)
+    objects: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def store_url(self) -> str:
@@ -349,8 +353,10 @@ def start_store(
     )
     obs = _merge_obs([by_name[s.name].obs for s in studies], [s.name for s in studies], obs_columns)
     objects = _create_store(layout, var, obs, opts)
+    metadata = {k: v for k, v in objects.items() if k.rsplit("/", 1)[-1] in _METADATA_FILES}
+    hashes = {k: hashlib.sha256(v).hexdigest() for k, v in objects.items()}
     log.info("zarr atlas laid out: %d cells × %d features, %d values, at %s", row, len(var), value, work)
-    return replace(layout, objects=objects)
+    return replace(layout, metadata=metadata, objects=hashes)
 
 
 def _create_store(layout: ZarrLayout, var: pd.DataFrame, obs: pd.DataFrame, opts: Mapping[str, Any]) -> dict:
@@ -412,7 +418,7 @@ class _ChunkWriter:
     """
 
     def __init__(self, layout: ZarrLayout, key: str, opts: Mapping[str, Any]) -> None:
-        meta = json.loads(layout.objects[f"{key}/.zarray"])
+        meta = json.loads(layout.metadata[f"{key}/.zarray"])
         if meta.get("filters") or meta["order"] != "C":
             raise ValueError(f"{key}: only C-order arrays without filters are written chunk by chunk")
         self.key, self.length, self.chunk = key, meta["shape"][0], meta["chunks"][0]
@@ -724,7 +730,7 @@ def _write_shared_chunks(
 def _finish_metadata(layout: ZarrLayout, uns: Mapping[str, Any] | None) -> dict[str, bytes]:
     """The metadata objects a finished store adds to its skeleton: ``uns``, the empty elements, the root's attributes
     and the consolidated metadata (built in memory from the skeleton's metadata: nothing is read back)."""
-    skeleton = {k: v for k, v in layout.objects.items() if k.rsplit("/", 1)[-1] in (".zgroup", ".zarray", ".zattrs")}
+    skeleton = dict(layout.metadata)
     memory, contents = _memory_store(skeleton)
     root = zarr.open_group(memory, mode="r+", zarr_format=ZARR_FORMAT)
     root.attrs.update({"encoding-type": "anndata", "encoding-version": "0.1.0"})
@@ -743,7 +749,7 @@ def _all_hashes(
     opts: Mapping[str, Any],
 ) -> dict[str, str]:
     """SHA-256 of every object of the finished store, from the steps that wrote them, checked against a listing."""
-    hashes = {k: hashlib.sha256(v).hexdigest() for k, v in {**layout.objects, **metadata}.items()}
+    hashes = {**layout.objects, **{k: hashlib.sha256(v).hexdigest() for k, v in metadata.items()}}
     hashes.update({k: v for w in done.values() for k, v in w.objects.items()})
     hashes.update(written_here)
     chunks = {"X/data": (layout.nnz, layout.chunk_entries), "X/indices": (layout.nnz, layout.chunk_entries)}
