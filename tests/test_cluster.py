@@ -19,6 +19,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from test_platform import (  # noqa: F401  (demo_home is a module fixture)
+    GATED,
+    demo_home,
+    failure_messages,
+    junk_study,
+    match_all,
+    platform,
+    prepare,
+    run,
+    store_of,
+    two_study_registry,
+)
 
 from idtrack_assets.definitions import ASSETS, build_definitions
 from idtrack_assets.executors import celery_worker_config, executor_from_env
@@ -115,8 +127,8 @@ def steps_by_worker(instance: dg.DagsterInstance) -> dict[str, set[str]]:
     """Every step the Celery workers executed, by worker: from the ``Executing steps … in celery worker`` engine
     events that each worker writes to the instance."""
     found: dict[str, set[str]] = {}
-    for run in instance.get_runs():
-        for record in instance.all_logs(run.run_id):
+    for dagster_run in instance.get_runs():
+        for record in instance.all_logs(dagster_run.run_id):
             event = record.dagster_event
             if event is None or not event.is_engine_event:
                 continue
@@ -279,3 +291,48 @@ def test_kubernetes_deployment_definitions_load_and_validate(tmp_path):
     names = {e["name"] for e in deployment["env"]}
     assert {"IDTRACK_STORAGE", "IDTRACK_EXECUTOR"} <= names
     assert {s["name"] for s in deployment["envSecrets"]} == {"idtrack-secrets"}
+
+
+@pytest.mark.slow
+def test_zarr_atlases_as_steps_in_process_and_the_gate_recheck_before_writing(demo_home, tmp_path):  # noqa: F811
+    """With ``IDTRACK_ATLAS_FORMAT=zarr`` each atlas runs as steps (a size and a block step per study), holds the
+    same X/obs/var as the .h5ad atlas of the same plan, and is reused when materialized again; a study file replaced
+    since planning is refused by the first step, before anything is written."""
+    registry, b_file = two_study_registry(demo_home, tmp_path)
+    zarr_env = {"IDTRACK_ATLAS_FORMAT": "zarr", "IDTRACK_ZARR_CHUNK_ENTRIES": "3000"}
+    definitions = platform(demo_home, tmp_path, registry, extra=zarr_env)
+    h5ad = platform(demo_home, tmp_path, registry)
+    store = store_of(definitions)
+    with dg.instance_for_test() as instance:
+        prepare(definitions, instance, ["a", "b"])
+        match_all(definitions, instance, ["a", "b"])
+        result = run(definitions, instance, GATED)
+        assert result.success
+        done = {e.step_key for e in result.all_events if e.is_step_success}
+        for mode in ("union", "intersect"):
+            for op in ("start", "layout", "finalize", "size[000_a]", "size[001_b]", "block[000_a]", "block[001_b]"):
+                assert f"atlas_{mode}_steps.atlas_{mode}_{op}" in done
+        zarr_union = store.pointer("atlas_union")
+        assert zarr_union.manifest()["file"]["name"] == "union.zarr"
+        stored = ad.read_zarr(zarr_union.file("union.zarr"))
+        assert run(h5ad, instance, GATED).success  # the same plan as an .h5ad: another version beside
+        h5ad_union = store.pointer("atlas_union")
+        assert h5ad_union.version != zarr_union.version
+        reference = ad.read_h5ad(h5ad_union.file("union.h5ad"))
+        for part in ("data", "indices", "indptr"):
+            np.testing.assert_array_equal(getattr(stored.X, part), getattr(reference.X, part))
+        pd.testing.assert_frame_equal(stored.obs, reference.obs)
+        pd.testing.assert_frame_equal(stored.var, reference.var)
+
+        assert run(definitions, instance, GATED).success  # the same inputs: the Zarr versions are reused
+        assert store.pointer("atlas_union") == zarr_union
+
+        junk_study(tmp_path / "junk.h5ad", demo_home / "demo" / "ids_r2.h5ad")
+        os.replace(tmp_path / "junk.h5ad", b_file)
+        before = [(v.slot, v.version, v.complete) for v in store.versions()]
+        stale = run(definitions, instance, ["atlas_union"])
+        assert not stale.success
+        assert any("'b'" in m and "file_unchanged" in m for m in failure_messages(stale))
+        failed = {e.step_key for e in stale.all_events if e.is_step_failure}
+        assert failed == {"atlas_union_steps.atlas_union_start"}
+        assert [(v.slot, v.version, v.complete) for v in store.versions()] == before and not store.temporaries()
