@@ -336,3 +336,15 @@ def test_zarr_atlases_as_steps_in_process_and_the_gate_recheck_before_writing(de
         failed = {e.step_key for e in stale.all_events if e.is_step_failure}
         assert failed == {"atlas_union_steps.atlas_union_start"}
         assert [(v.slot, v.version, v.complete) for v in store.versions()] == before and not store.temporaries()
+
+
+def test_graph_backed_atlases_keep_their_asset_properties():
+    """The atlases' steps are a graph, but the assets keep their group, code version, automation and merge tag."""
+    from idtrack_core.harmonize.merge import ATLAS_CODE_VERSION
+
+    graph = build_definitions().resolve_asset_graph()
+    for key in ("atlas_union", "atlas_intersect"):
+        node = graph.get(dg.AssetKey(key))
+        assert (node.group_name, node.code_version) == ("atlas", ATLAS_CODE_VERSION)
+        assert node.automation_condition is not None and node.tags["idtrack/merge"] == "yes"
+        assert {p.to_user_string() for p in node.parent_keys} == {"harmonization_plan", "study_matchings"}

@@ -225,9 +225,11 @@ def atlas_graph(mode: Mode, description: str, **asset_args: Any) -> dg.AssetsDef
         handle = write_version(job, laid, written, atlas_storage)
         return versioned(handle, atlas_metadata(handle, atlas_storage))
 
-    out = dg.AssetOut(io_manager_key="handle_io_manager", description=description, **asset_args)
+    args = dict(asset_args)
+    group_name = args.pop("group_name", None)
+    out = dg.AssetOut(io_manager_key="handle_io_manager", description=description, **args)
 
-    @dg.graph_multi_asset(name=f"atlas_{mode}_steps", outs={f"atlas_{mode}": out})
+    @dg.graph_multi_asset(name=f"atlas_{mode}_steps", outs={f"atlas_{mode}": out}, group_name=group_name)
     def atlas(harmonization_plan: Handle, study_matchings: dict[str, pd.DataFrame]) -> Handle:
         job, studies = start(harmonization_plan, study_matchings)
         sizes = studies.map(lambda study: size(job, study)).collect()
