@@ -8,6 +8,10 @@
   the upstream was materialized in the same run, else the one the pointer names, and leases it for the run so
   retention never removes what a running run uses.
 
+- :class:`StepIOManager` (the default ``io_manager``): what the steps inside a graph-backed asset hand to each other
+  (the atlas's plan check, layout and blocks), pickled under ``{storage}/runs/{run_id}/``, so steps on different
+  workers share nothing but the storage.
+
 A partitioned upstream loads as one object for the same partition (``study_features[s]`` → ``study_matchings[s]``)
 and as a dict partition key → object for an unpartitioned downstream (even with a single partition); a partition
 that was never materialized is a clear failure naming it.
@@ -15,6 +19,7 @@ that was never materialized is a clear failure naming it.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -100,3 +105,27 @@ class HandleIOManager(dg.ConfigurableIOManager):
             return handle
 
         return _load(context, load_one)
+
+
+class StepIOManager(dg.ConfigurableIOManager):
+    """Values passed between the ops of one run, pickled to ``{storage}/runs/{run_id}/{step}/{output}[/{key}].pkl``
+    (written atomically); they are scratch of that run, not versions."""
+
+    atlas_storage: AtlasStorage
+
+    def _url(self, identifier: list[str]) -> str:
+        run_id, *rest = identifier
+        return self.atlas_storage.url("runs", run_id, *[_safe(part) for part in rest[:-1]], f"{_safe(rest[-1])}.pkl")
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        storage.atomic_write_bytes(self._url(context.get_identifier()), data, **self.atlas_storage.storage_options)
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        url = self._url(context.upstream_output.get_identifier())
+        return pickle.loads(storage.read_bytes(url, **self.atlas_storage.storage_options))
+
+
+def _safe(part: str) -> str:
+    """A step key such as ``atlas_union_block[001_heart]`` as one path segment."""
+    return part.replace("[", "=").replace("]", "")

@@ -14,11 +14,16 @@ Every environment-specific value is read here, from environment variables, in :f
 | ``IDTRACK_STUDIES`` | study registry (YAML/CSV) or folder/prefix of ``.h5ad`` | the demo studies |
 | ``IDTRACK_TO_RELEASE`` / ``IDTRACK_FINAL_DATABASE`` | conversion target | ``latest`` / ``HGNC Symbol`` |
 | ``IDTRACK_VAR_NAMES`` | atlas var names: ``ensembl`` or ``symbol`` (IDs in ``var["ensembl_id"]``) | ``ensembl`` |
+| ``IDTRACK_ATLAS_FORMAT`` | ``h5ad`` (one file) or ``zarr`` (a store written one block per study) | ``h5ad`` |
+| ``IDTRACK_ZARR_CHUNK_ENTRIES`` | chunk length of a Zarr atlas's ``X/data`` and ``X/indices`` | 1048576 |
+
+The executor (where the steps run: in process, several processes, Celery workers) is chosen in
+:mod:`idtrack_assets.executors` (``IDTRACK_EXECUTOR``).
 """
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import dagster as dg
 
@@ -29,6 +34,7 @@ from idtrack_core.ensembl import EnsemblSource, open_source
 from idtrack_core.harmonize.gates import Thresholds
 from idtrack_core.harmonize.plan import HarmonizationPolicy
 from idtrack_core.harmonize.registry import StudyEntry, load_registry
+from idtrack_core.harmonize.zarr_atlas import CHUNK_ENTRIES
 from idtrack_core.versions import VersionedStore
 from idtrack_core.workspace import Workspace
 
@@ -126,6 +132,8 @@ class AtlasSettings(dg.ConfigurableResource):
     obs_columns: list[str] = ["cell_type", "donor"]
     var_names: str = "ensembl"
     """The atlases' var names: ``ensembl`` (gene IDs) or ``symbol`` (final-database names, made unique)."""
+    atlas_format: Literal["h5ad", "zarr"] = "h5ad"
+    zarr_chunk_entries: int = CHUNK_ENTRIES
 
     def target(self) -> ConversionTarget:
         """The conversion target as configured (``"latest"`` is resolved by the resolution index, against its
@@ -176,5 +184,7 @@ def resources_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
             to_release=env.get("IDTRACK_TO_RELEASE", "latest"),
             final_database=env.get("IDTRACK_FINAL_DATABASE", "HGNC Symbol"),
             var_names=env.get("IDTRACK_VAR_NAMES", "ensembl"),
+            atlas_format=env.get("IDTRACK_ATLAS_FORMAT", "h5ad"),
+            zarr_chunk_entries=int(env.get("IDTRACK_ZARR_CHUNK_ENTRIES", CHUNK_ENTRIES)),
         ),
     }

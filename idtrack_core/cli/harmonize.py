@@ -119,7 +119,15 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
         print(f"left out: {study} ({reason})", file=sys.stderr)
     obs_columns = [c for c in args.obs_columns.split(",") if c]
     merged, _ = write_atlas(
-        atlas_plan.plan, atlas_plan.provenance, args.mode, studies, args.out, obs_columns, var_names=args.var_names
+        atlas_plan.plan,
+        atlas_plan.provenance,
+        args.mode,
+        studies,
+        args.out,
+        obs_columns,
+        var_names=args.var_names,
+        atlas_format=args.format,
+        workers=args.workers,
     )
     print(f"{args.mode} atlas: {merged.n_obs:,} cells × {merged.n_vars:,} features → {args.out}", file=sys.stderr)
     if folder:
@@ -175,7 +183,19 @@ def register(sub: Any) -> None:
         default="union",
         help="union: every feature of any study; intersect: the features every study has",
     )
-    p.add_argument("--out", required=True, help="output .h5ad (local path or s3://), e.g. atlas.h5ad")
+    p.add_argument(
+        "--out", required=True, help="output .h5ad file or .zarr store (local path or s3://), e.g. atlas.h5ad"
+    )
+    p.add_argument(
+        "--format",
+        choices=["h5ad", "zarr"],
+        default="h5ad",
+        help="h5ad: one file, streamed study by study; zarr: a store written block by block, each study's rows "
+        "by its own worker (then give --out atlas.zarr)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=1, help="processes writing the blocks of a --format zarr atlas, e.g. 2"
+    )
     p.add_argument(
         "--report",
         metavar="DIR",

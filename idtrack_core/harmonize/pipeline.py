@@ -11,7 +11,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -33,11 +33,15 @@ from idtrack_core.harmonize.plan import (
 )
 from idtrack_core.harmonize.registry import study_file_identity, validate_study_names
 from idtrack_core.harmonize.studyio import StudyFeatures, read_study_features
+from idtrack_core.harmonize.zarr_atlas import CHUNK_ENTRIES, merge_studies_zarr
 from idtrack_core.progress import progress as show_progress
 from idtrack_core.provenance import PROVENANCE_KEY, atlas_provenance, plan_provenance
 from idtrack_core.versions import version_id
 
 log = logging.getLogger(__name__)
+
+AtlasFormat = Literal["h5ad", "zarr"]
+ATLAS_FORMATS: tuple[str, ...] = ("h5ad", "zarr")
 
 
 def gene_names(lookup: Lookup, genes: Sequence[str]) -> dict[str, str]:
@@ -223,12 +227,61 @@ def warn_many_to_one(plan: HarmonizationPlan) -> None:
         )
 
 
-def atlas_version(plan_version: str, mode: Mode, obs_columns: Sequence[str], var_names: VarNames = "ensembl") -> str:
-    """The content address of an atlas made from a plan (which fixes the studies' files and matchings)."""
+def atlas_version(
+    plan_version: str,
+    mode: Mode,
+    obs_columns: Sequence[str],
+    var_names: VarNames = "ensembl",
+    atlas_format: AtlasFormat = "h5ad",
+    chunk_entries: int = CHUNK_ENTRIES,
+) -> str:
+    """The content address of an atlas made from a plan (which fixes the studies' files and matchings); a Zarr
+    atlas's address also holds its chunking (``chunk_entries``), an ``.h5ad``'s does not."""
     inputs: dict[str, Any] = {"plan": plan_version, "obs_columns": list(obs_columns)}
     if var_names != "ensembl":
         inputs["var_names"] = var_names
+    if atlas_format == "zarr":
+        inputs["zarr"] = {"chunk_entries": chunk_entries}
     return version_id(f"atlas_{mode}", ATLAS_CODE_VERSION, inputs)
+
+
+def atlas_record(
+    plan_record: Mapping[str, Any],
+    mode: Mode,
+    obs_columns: Sequence[str],
+    var_names: VarNames = "ensembl",
+    atlas_format: AtlasFormat = "h5ad",
+    chunk_entries: int = CHUNK_ENTRIES,
+) -> tuple[str, dict[str, Any]]:
+    """An atlas's version and provenance record (a Zarr atlas's record names its format and chunking).
+
+    Parameters
+    ----------
+    plan_record
+        The plan's provenance (:attr:`AtlasPlan.provenance`, or the ``provenance`` of a published plan's manifest).
+    mode
+        ``union`` or ``intersect``.
+    obs_columns
+        ``obs`` columns kept.
+    var_names
+        ``ensembl`` or ``symbol`` (see :func:`~.plan.atlas_var`).
+    atlas_format
+        ``h5ad`` (one file) or ``zarr`` (a store written block by block).
+    chunk_entries
+        Chunk length of a Zarr atlas's ``X/data`` and ``X/indices``.
+
+    Returns
+    -------
+    tuple
+        The version and the record.
+    """
+    if atlas_format not in ATLAS_FORMATS:
+        raise ValueError(f"atlas format must be one of {ATLAS_FORMATS}, not {atlas_format!r}")
+    version = atlas_version(plan_record["plan"]["version"], mode, obs_columns, var_names, atlas_format, chunk_entries)
+    record = atlas_provenance(plan_record, mode, list(obs_columns), version, ATLAS_CODE_VERSION, var_names)
+    if atlas_format == "zarr":
+        record["atlas"]["store"] = {"format": "zarr", "chunk_entries": chunk_entries}
+    return version, record
 
 
 def write_atlas(
@@ -240,6 +293,9 @@ def write_atlas(
     obs_columns: Sequence[str] = (),
     storage_options: Mapping[str, Any] | None = None,
     var_names: VarNames = "ensembl",
+    atlas_format: AtlasFormat = "h5ad",
+    workers: int = 1,
+    chunk_entries: int = CHUNK_ENTRIES,
 ) -> tuple[MergeResult, dict[str, Any]]:
     """Merge the planned studies into one ``mode`` atlas at ``out``, its provenance in ``uns["idtrack"]``.
 
@@ -262,14 +318,32 @@ def write_atlas(
     var_names
         The atlas's var names: Ensembl gene IDs (``"ensembl"``) or names in the final database made unique
         (``"symbol"``); the Ensembl ID is in ``var["ensembl_id"]`` either way (:func:`~.plan.atlas_var`).
+    atlas_format
+        ``h5ad`` (default: one file, streamed study by study) or ``zarr`` (a store written block by block,
+        :mod:`~idtrack_core.harmonize.zarr_atlas`).
+    workers
+        Processes writing a Zarr atlas's blocks.
+    chunk_entries
+        Chunk length of a Zarr atlas's ``X/data`` and ``X/indices``.
 
     Returns
     -------
     tuple
         The merge result and the atlas's provenance record.
     """
-    version = atlas_version(plan_record["plan"]["version"], mode, obs_columns, var_names)
-    record = atlas_provenance(plan_record, mode, list(obs_columns), version, ATLAS_CODE_VERSION, var_names)
+    _, record = atlas_record(plan_record, mode, obs_columns, var_names, atlas_format, chunk_entries)
+    if atlas_format == "zarr":
+        stored = merge_studies_zarr(
+            plan.layouts(mode, urls),
+            atlas_var(plan.var_for(mode), var_names),
+            out,
+            obs_columns,
+            dict(storage_options or {}),
+            uns={PROVENANCE_KEY: record},
+            workers=workers,
+            chunk_entries=chunk_entries,
+        )
+        return stored.merge, record
     result = merge_studies(
         plan.layouts(mode, urls),
         atlas_var(plan.var_for(mode), var_names),
@@ -313,12 +387,14 @@ def harmonize(
     thresholds: Thresholds | Mapping[str, Thresholds] | None = None,
     exclude_failing: bool = False,
     id_namespace: str | None = None,
+    atlas_format: AtlasFormat = "h5ad",
 ) -> HarmonizeResult:
     """Match every study, gate, plan, and (with ``out``) write the merged ``mode`` atlas out-of-core.
 
     ``thresholds`` is one set of gate limits for every study or a mapping study → limits (default
     :class:`Thresholds`); a study failing a gate is refused (``QualityGateError``) unless ``exclude_failing``.
     ``id_namespace`` is the database of all-numeric var names (see :func:`match_studies`).
+    ``atlas_format`` is ``h5ad`` (default) or ``zarr``.
     """
     policy = policy or HarmonizationPolicy()
     features, matchings, files = match_studies(studies, index.lookup, storage_options, progress, id_namespace)
@@ -328,6 +404,13 @@ def harmonize(
     merged = {}
     if out is not None:
         merged[mode], _ = write_atlas(
-            atlas_plan.plan, atlas_plan.provenance, mode, studies, out, obs_columns, storage_options
+            atlas_plan.plan,
+            atlas_plan.provenance,
+            mode,
+            studies,
+            out,
+            obs_columns,
+            storage_options,
+            atlas_format=atlas_format,
         )
     return HarmonizeResult(features, matchings, atlas_plan, merged)
