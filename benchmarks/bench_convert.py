@@ -74,7 +74,7 @@ from benchmarks._util import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_ROOT = str(REPO / ".." / "shared" / "data" / "human_releases")  # the fixtures beside the repository
+DEFAULT_ROOT = str((REPO / ".." / "shared" / "data" / "human_releases").resolve())  # the shared fixtures
 HUMAN_RELEASES = (84, 93, 100, 104, 110, 114)
 FINAL_DATABASE = "HGNC Symbol"
 SIM_SPECIES = "idtrack_simulans"

@@ -53,7 +53,7 @@ from benchmarks._util import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_ROOT = str(REPO / ".." / "shared" / "data" / "human_releases")  # the fixtures beside the repository
+DEFAULT_ROOT = str((REPO / ".." / "shared" / "data" / "human_releases").resolve())  # the shared fixtures
 TARGET_SECONDS = 20.0
 TARGET_PEAK = 1 * GIB
 _BLOCK = 1 << 23

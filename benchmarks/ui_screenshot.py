@@ -104,7 +104,7 @@ def materialize_demo(home: Path) -> bool:
     """Materialize the demo lineage in-process into ``{home}/dagster``; False if a stage failed."""
     from idtrack_assets.demo import run_demo
 
-    return run_demo(str(home), out=sys.stderr) == 0
+    return run_demo(str(home), out=sys.stderr, instance_home=str(home / "dagster")) == 0
 
 
 def webserver_env(home: Path) -> dict[str, str]:

@@ -13,11 +13,17 @@ Every environment-specific value is read here, from environment variables, in :f
 | ``IDTRACK_SPECIES`` / ``IDTRACK_ASSEMBLY`` | species production name / assembly | demo species |
 | ``IDTRACK_STUDIES`` | study registry (YAML/CSV) or folder/prefix of ``.h5ad`` | the demo studies |
 | ``IDTRACK_TO_RELEASE`` / ``IDTRACK_FINAL_DATABASE`` | conversion target | ``latest`` / ``HGNC Symbol`` |
+| ``IDTRACK_VAR_NAMES`` | atlas var names: ``ensembl`` or ``symbol`` (IDs in ``var["ensembl_id"]``) | ``ensembl`` |
+| ``IDTRACK_ATLAS_FORMAT`` | ``h5ad`` (one file) or ``zarr`` (a store written one block per study) | ``h5ad`` |
+| ``IDTRACK_ZARR_CHUNK_ENTRIES`` | chunk length of a Zarr atlas's ``X/data`` and ``X/indices`` | 1048576 |
+
+The executor (where the steps run: in process, several processes, Celery workers) is chosen in
+:mod:`idtrack_assets.executors` (``IDTRACK_EXECUTOR``).
 """
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import dagster as dg
 
@@ -25,9 +31,11 @@ from idtrack_core import storage
 from idtrack_core.convert import ConversionTarget
 from idtrack_core.demo_data import DEMO_ASSEMBLY, DEMO_SPECIES, ensure_demo
 from idtrack_core.ensembl import EnsemblSource, open_source
-from idtrack_core.harmonize.matchings import Thresholds
+from idtrack_core.harmonize.gates import Thresholds
 from idtrack_core.harmonize.plan import HarmonizationPolicy
 from idtrack_core.harmonize.registry import StudyEntry, load_registry
+from idtrack_core.harmonize.zarr_atlas import CHUNK_ENTRIES
+from idtrack_core.versions import VersionedStore
 from idtrack_core.workspace import Workspace
 
 
@@ -55,7 +63,13 @@ class AtlasStorage(dg.ConfigurableResource):
     def url(self, *parts: str) -> str:
         return storage.join(self.root, *parts)
 
+    @property
+    def store(self) -> VersionedStore:
+        """The versioned store (versions, pointers, leases) under the root."""
+        return VersionedStore(self.root, self.storage_options)
+
     def workspace(self, species: str, assembly: str | None) -> Workspace:
+        """The extracts, snapshots and indexes of one species/assembly under the root."""
         return Workspace(self.root, species, assembly, self.storage_options)
 
 
@@ -90,8 +104,16 @@ class StudyRegistryResource(dg.ConfigurableResource):
         return {"client_kwargs": {"endpoint_url": self.s3_endpoint_url}} if self.s3_endpoint_url else {}
 
     def studies(self) -> dict[str, StudyEntry]:
+        """Every registered study, by name."""
         location = self.location or ensure_demo(self.home).registry
         return load_registry(location, self.storage_options)
+
+    def entry(self, study: str) -> StudyEntry:
+        """One registered study (a clear failure when it left the registry)."""
+        studies = self.studies()
+        if study not in studies:
+            raise dg.Failure(f"study {study!r} is not in the registry any more (known: {', '.join(sorted(studies))})")
+        return studies[study]
 
 
 class AtlasSettings(dg.ConfigurableResource):
@@ -108,15 +130,23 @@ class AtlasSettings(dg.ConfigurableResource):
     max_ambiguity_rate: float = 0.05
     max_collisions: int = 50
     obs_columns: list[str] = ["cell_type", "donor"]
+    var_names: str = "ensembl"
+    """The atlases' var names: ``ensembl`` (gene IDs) or ``symbol`` (final-database names, made unique)."""
+    atlas_format: Literal["h5ad", "zarr"] = "h5ad"
+    zarr_chunk_entries: int = CHUNK_ENTRIES
 
-    def target(self, releases: list[int]) -> ConversionTarget:
-        to_release = max(releases) if self.to_release == "latest" else int(self.to_release)
+    def target(self) -> ConversionTarget:
+        """The conversion target as configured (``"latest"`` is resolved by the resolution index, against its
+        snapshot's releases)."""
+        to_release = "latest" if self.to_release == "latest" else int(self.to_release)
         return ConversionTarget(to_release, self.final_database, self.from_release, self.strategy)  # type: ignore[arg-type]
 
     def policy(self) -> HarmonizationPolicy:
+        """The 1→n / n→1 policies."""
         return HarmonizationPolicy(self.one_to_many, self.many_to_one, self.keep_consistent_failures)  # type: ignore[arg-type]
 
     def thresholds(self, entry: StudyEntry | None = None) -> Thresholds:
+        """The gate limits for all studies, or for one registered study (its overrides applied)."""
         defaults = Thresholds(self.max_failure_rate, self.max_ambiguity_rate, self.max_collisions)
         return entry.gates(defaults) if entry else defaults
 
@@ -153,5 +183,8 @@ def resources_from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "atlas_settings": AtlasSettings(
             to_release=env.get("IDTRACK_TO_RELEASE", "latest"),
             final_database=env.get("IDTRACK_FINAL_DATABASE", "HGNC Symbol"),
+            var_names=env.get("IDTRACK_VAR_NAMES", "ensembl"),
+            atlas_format=env.get("IDTRACK_ATLAS_FORMAT", "h5ad"),
+            zarr_chunk_entries=int(env.get("IDTRACK_ZARR_CHUNK_ENTRIES", CHUNK_ENTRIES)),
         ),
     }

@@ -24,7 +24,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import yaml
+from anndata.io import write_elem
 
+from idtrack_core.io_errors import h5_output, writing
 from idtrack_core.simulation import read_ground_truth, simulate_mirror
 
 log = logging.getLogger(__name__)
@@ -105,10 +107,12 @@ def _study(rng: np.random.Generator, name: str, features: list[str], n_cells: in
 
 
 def _write_h5ad(path: Path, adata: ad.AnnData) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
     try:
-        adata.write_h5ad(tmp)
-        os.replace(tmp, path)
+        with writing(str(path)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with h5_output(str(tmp), str(path)) as (h5, _):  # a full disk gives an error, not a crash
+                write_elem(h5, "/", adata)
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -23,6 +23,19 @@ class UnknownSpeciesError(SourceError):
     """No core database of that species (and assembly) exists at the source."""
 
 
+class InvalidNameError(IdtrackError, ValueError):
+    """A species, assembly or other name given by the user is not well-formed (and is never sent anywhere)."""
+
+
+class SourceNotFoundError(SourceError):
+    """The source itself (a dump root folder or URL) does not exist."""
+
+
+class EmptyTableError(SourceError):
+    """A table that every core database fills (gene, xref, stable_id_event when there are mapping sessions) is
+    empty: the dump is truncated or the database incomplete."""
+
+
 class MissingTableError(SourceError):
     """A table the extract needs is absent from the source database."""
 
@@ -51,6 +64,13 @@ class ConversionInputError(IdtrackError):
 
 class StudyInputError(IdtrackError):
     """A study file cannot be harmonized (not h5ad, bad var, unreadable)."""
+
+
+class OutputWriteError(IdtrackError, OSError):
+    """An output (file, folder, home) cannot be written: no space, read-only file system, permission denied.
+
+    The message names the path and, where known, the free space seen; nothing half-written is left behind.
+    """
 
 
 class QualityGateError(IdtrackError):

@@ -8,7 +8,7 @@ import ctypes.util
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TypeVar
 
@@ -40,12 +40,19 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], limit: int | None = N
     ``fn`` and the items go to the workers by pickling (a bound method takes its object along); results come back
     in order, and the first exception is raised here.
     """
+    return list(parallel_iter(fn, items, limit))
+
+
+def parallel_iter(fn: Callable[[T], R], items: Sequence[T], limit: int | None = None) -> Iterator[R]:
+    """:func:`parallel_map`, yielding each result (in order) as soon as it and those before it are done (to
+    report progress while the others run)."""
     workers = worker_count(len(items), limit)
     if workers == 1:
-        return [fn(item) for item in items]
+        yield from (fn(item) for item in items)
+        return
     log.info("running %d pieces of work in %d processes", len(items), workers)
     with ProcessPoolExecutor(workers) as pool:
-        return list(pool.map(fn, items))
+        yield from pool.map(fn, items)
 
 
 _FORKED_CALLS: dict[int, tuple[Callable[..., object], tuple[object, ...]]] = {}

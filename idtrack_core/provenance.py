@@ -90,7 +90,12 @@ def plan_provenance(
 
 
 def atlas_provenance(
-    plan_record: Mapping[str, Any], mode: str, obs_columns: list[str], atlas_version: str, code_version: str
+    plan_record: Mapping[str, Any],
+    mode: str,
+    obs_columns: list[str],
+    atlas_version: str,
+    code_version: str,
+    var_names: str = "ensembl",
 ) -> dict[str, Any]:
     """The provenance of an atlas: its plan's record plus how the atlas itself was written."""
     record = dict(plan_record)
@@ -100,6 +105,7 @@ def atlas_provenance(
         "version": atlas_version,
         "code_version": code_version,
         "obs_columns": list(obs_columns),
+        "var_names": var_names,
     }
     return clean(record)
 
@@ -129,7 +135,7 @@ def from_uns(value: Any) -> Any:
 
 
 def read_atlas_provenance(url: str, **storage_options: Any) -> dict[str, Any]:
-    """The provenance record of an atlas ``.h5ad`` (local path or URL), read without loading ``X``.
+    """The provenance record of an atlas ``.h5ad`` or Zarr store (local path or URL), read without loading ``X``.
 
     Raises
     ------
@@ -142,6 +148,13 @@ def read_atlas_provenance(url: str, **storage_options: Any) -> dict[str, Any]:
     from idtrack_core.harmonize.studyio import open_h5ad
 
     shown = storage.redact(url)
+    if url.rstrip("/").endswith(".zarr"):
+        from idtrack_core.harmonize.zarr_atlas import open_atlas_store
+
+        uns = open_atlas_store(url, storage_options).get("uns")
+        if uns is None or PROVENANCE_KEY not in uns:
+            raise StudyInputError(f"{shown}: no provenance record (uns['{PROVENANCE_KEY}']): not made by idtrack-atlas")
+        return from_uns(read_elem(uns[PROVENANCE_KEY]))
     with open_h5ad(url, storage_options) as h5:
         if "uns" not in h5 or PROVENANCE_KEY not in h5["uns"]:
             raise StudyInputError(f"{shown}: no provenance record (uns['{PROVENANCE_KEY}']): not made by idtrack-atlas")

@@ -13,10 +13,9 @@ import json
 import logging
 import os
 import shutil
-import time
 import uuid
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 import fsspec
 import pandas as pd
@@ -24,16 +23,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
-from idtrack_core.errors import IdtrackError, SnapshotError, SourceUnreachableError
+from idtrack_core import io_errors, network
+from idtrack_core.errors import SnapshotError
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 MANIFEST = "manifest.json"
 
 
 def url_to_fs(url: str, **storage_options: Any) -> tuple[fsspec.AbstractFileSystem, str]:
-    """Resolve a URL or local path to its filesystem and the path inside it."""
-    return fsspec.core.url_to_fs(url, **storage_options)
+    """Resolve a URL or local path to its filesystem and the path inside it.
+
+    Remote filesystems get the connect and read timeouts of :mod:`idtrack_core.network` (and, for S3, the
+    endpoint of ``IDTRACK_S3_ENDPOINT_URL`` when none is given).
+    """
+    fs, path = fsspec.core.url_to_fs(url, **network.fsspec_options(url, storage_options))
+    return network.single_try(fs), path
 
 
 def join(url: str, *parts: str) -> str:
@@ -55,27 +59,6 @@ def redact(url: str) -> str:
         host = rest.split("@", 1)[1]
         return f"{scheme}://{host}"
     return url
-
-
-def with_retries(fn: Callable[[], T], what: str, attempts: int = 3, backoff_s: float = 0.5) -> T:
-    """Call ``fn``; retry transient errors with exponential backoff, then raise SourceUnreachableError.
-
-    Definitive answers (missing file, permission, our own errors) are not retried.
-    """
-    for attempt in range(1, attempts + 1):
-        try:
-            return fn()
-        except (FileNotFoundError, PermissionError, IsADirectoryError, IdtrackError):
-            raise
-        except Exception as exc:
-            if attempt == attempts:
-                raise SourceUnreachableError(
-                    f"{what}: unreachable after {attempts} attempts ({type(exc).__name__}: {exc})"
-                ) from exc
-            delay = backoff_s * 2 ** (attempt - 1)
-            log.warning("%s failed (%s); retry %d/%d in %.1fs", what, exc, attempt, attempts - 1, delay)
-            time.sleep(delay)
-    raise AssertionError("unreachable")
 
 
 def parquet_bytes(df: pd.DataFrame, keep_index: bool = False) -> bytes:
@@ -128,10 +111,25 @@ def json_bytes(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
 
 
-def read_json(url: str, **storage_options: Any) -> Any:
+def read_bytes(url: str, **storage_options: Any) -> bytes:
+    """The whole content of one file (local path or URL)."""
     fs, path = url_to_fs(url, **storage_options)
+    return fs.cat_file(path)
+
+
+def read_json(url: str, **storage_options: Any) -> Any:
+    """One JSON file (local path or URL)."""
+    return json.loads(read_bytes(url, **storage_options))
+
+
+def file_sha256(url: str, **storage_options: Any) -> str:
+    """SHA-256 of a file's bytes, read in blocks (local path or URL)."""
+    fs, path = url_to_fs(url, **storage_options)
+    digest = hashlib.sha256()
     with fs.open(path, "rb") as f:
-        return json.loads(f.read())
+        while block := f.read(8 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def exists(url: str, **storage_options: Any) -> bool:
@@ -144,12 +142,13 @@ def atomic_write_bytes(url: str, data: bytes, **storage_options: Any) -> None:
     fs, path = url_to_fs(url, **storage_options)
     if is_local(fs):
         parent = os.path.dirname(path) or "."
-        os.makedirs(parent, exist_ok=True)
         tmp = os.path.join(parent, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex}")
         try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
+            with io_errors.writing(url, needed=len(data)):
+                os.makedirs(parent, exist_ok=True)
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
@@ -209,7 +208,8 @@ def publish_dir(url: str, files: Mapping[str, bytes], **storage_options: Any) ->
         raise ValueError(f"publish_dir needs a {MANIFEST}")
     fs, path = url_to_fs(url, **storage_options)
     if is_local(fs):
-        _publish_local(path, files)
+        with io_errors.writing(url, needed=sum(len(data) for data in files.values())):
+            _publish_local(path, files)
         return
     if fs.exists(path):
         fs.rm(path, recursive=True)

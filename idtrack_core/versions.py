@@ -137,11 +137,15 @@ class RetentionPlan:
         ``incomplete``).
     stale_leases
         Holders whose leases no longer protect anything (their runs ended): removed with the versions.
+    temporaries
+        Hidden temporary files and folders (``.name.tmp-…``) that a killed or crashed write left behind, older than
+        the minimum age: removed with the versions.
     """
 
     remove: tuple[VersionInfo, ...]
     kept: tuple[tuple[VersionInfo, str], ...] = ()
     stale_leases: tuple[str, ...] = field(default_factory=tuple)
+    temporaries: tuple[str, ...] = field(default_factory=tuple)
 
 
 class VersionedStore:
@@ -209,14 +213,29 @@ class VersionedStore:
             raise SnapshotError(f"{storage.redact(self.version_url(slot, version))}: no manifest after publishing")
         return handle
 
+    def _entries(self) -> tuple[str, dict[str, Any]]:
+        """The path prefix of ``versions/`` and every file and folder under it (fsspec details)."""
+        fs, base_path = storage.url_to_fs(storage.join(self.root, VERSIONS), **self.storage_options)
+        if not fs.exists(base_path):
+            return base_path.rstrip("/") + "/", {}
+        return base_path.rstrip("/") + "/", fs.find(base_path, withdirs=True, detail=True)
+
+    def temporaries(self) -> list[tuple[str, float]]:
+        """Hidden temporaries (``.name.tmp-…``) under ``versions/`` with their modification times: what a killed
+        write left behind (a live write's temporaries are young)."""
+        prefix, entries = self._entries()
+        fs, _ = storage.url_to_fs(self.root, **self.storage_options)
+        found = []
+        for path, info in sorted(entries.items()):
+            name = path.rstrip("/").rsplit("/", 1)[-1]
+            inside_temp = any(part.startswith(".") and ".tmp-" in part for part in path[len(prefix) :].split("/")[:-1])
+            if name.startswith(".") and ".tmp-" in name and not inside_temp:
+                found.append((fs.unstrip_protocol(path) if not storage.is_local(fs) else path, _mtime(info)))
+        return found
+
     def versions(self) -> list[VersionInfo]:
         """Every version folder in the store, sorted by slot then modification time."""
-        base = storage.join(self.root, VERSIONS)
-        fs, base_path = storage.url_to_fs(base, **self.storage_options)
-        if not fs.exists(base_path):
-            return []
-        entries = fs.find(base_path, withdirs=True, detail=True)
-        prefix = base_path.rstrip("/") + "/"
+        prefix, entries = self._entries()
         found: dict[tuple[str, str], dict[str, Any]] = {}
         for path, info in entries.items():
             rel = path[len(prefix) :] if path.startswith(prefix) else path
@@ -354,12 +373,17 @@ class VersionedStore:
                     kept.append((v, reason))
                 else:
                     remove.append(v)
-        return RetentionPlan(tuple(remove), tuple(kept), stale)
+        temporaries = tuple(url for url, modified in self.temporaries() if now - modified >= min_age_s)
+        return RetentionPlan(tuple(remove), tuple(kept), stale, temporaries)
 
     def apply_retention(self, plan: RetentionPlan) -> None:
-        """Remove what :meth:`plan_retention` chose, and the leases of runs that ended."""
+        """Remove what :meth:`plan_retention` chose, the leases of runs that ended and stale temporaries."""
         self.remove(plan.remove)
         fs, _ = storage.url_to_fs(self.root, **self.storage_options)
+        for url in plan.temporaries:
+            _, path = storage.url_to_fs(url, **self.storage_options)
+            if fs.exists(path):
+                fs.rm(path, recursive=True)
         for holder in plan.stale_leases:
             _, path = storage.url_to_fs(storage.join(self.root, LEASES, holder), **self.storage_options)
             if fs.exists(path):

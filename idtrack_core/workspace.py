@@ -29,11 +29,12 @@ from idtrack_core.convert.index import INDEX_CODE_VERSION, ResolutionIndex
 from idtrack_core.convert.target import ConversionTarget
 from idtrack_core.ensembl.databases import CoreDatabase, validate_species
 from idtrack_core.ensembl.extract import EXTRACT_CODE_VERSION
-from idtrack_core.ensembl.sources import EnsemblSource, previous_database
-from idtrack_core.errors import SnapshotError, UnknownSpeciesError
+from idtrack_core.ensembl.sources import EnsemblSource, databases_of, previous_database
+from idtrack_core.errors import SnapshotError
 from idtrack_core.graph.model import SNAPSHOT_CODE_VERSION, Snapshot
 from idtrack_core.graph.store import read_snapshot, snapshot_files
-from idtrack_core.parallel import parallel_map
+from idtrack_core.parallel import parallel_iter
+from idtrack_core.progress import progress
 from idtrack_core.versions import Handle, VersionedStore, version_id
 
 log = logging.getLogger(__name__)
@@ -110,15 +111,23 @@ class Workspace:
 
     def extracts(self, source: EnsemblSource) -> list[Handle]:
         """Up-to-date extracts of every release the source has for this species/assembly (oldest first); the
-        missing ones are made in parallel, one worker process per CPU (each release's extract stands alone)."""
-        dbs = sorted(source.list_databases(self.species, self.assembly), key=lambda d: d.release)
-        if not dbs:
-            raise UnknownSpeciesError(f"no core database of species {self.species!r} at {storage.redact(source.url)}")
+        missing ones are made in parallel, one worker process per CPU (each release's extract stands alone).
+
+        Raises
+        ------
+        UnknownSpeciesError
+            The source has no database of this species/assembly (the message lists what it has).
+        """
+        dbs = sorted(databases_of(source, self.species, self.assembly), key=lambda d: d.release)
         versions = [(db, *self._extract_version(source, db)) for db in dbs]
         found = {db: self.store.find(slot, version) for db, slot, version in versions}
         missing = [v for v in versions if found[v[0]] is None]
-        for (db, _, _), handle in zip(missing, parallel_map(partial(self._make_extract, source), missing), strict=True):
-            found[db] = handle
+        if missing:
+            with progress(f"extracting {self.species} releases", total=len(missing), unit="releases") as bar:
+                made = parallel_iter(partial(self._make_extract, source), missing)
+                for (db, _, _), handle in zip(missing, made, strict=True):
+                    found[db] = handle
+                    bar.update(note=f"release {db.release}")
         return [found[db] for db in dbs]
 
     def cached_extracts(self) -> list[Handle]:
@@ -152,9 +161,10 @@ class Workspace:
             return found
         from idtrack_core.graph.build import build_snapshot
 
-        snap = build_snapshot([h.url for h in extracts], storage_options=self.storage_options)
-        lineage = {"extracts": [_extract_lineage(h, self.storage_options) for h in extracts]}
-        return self.store.publish(slot, version, snapshot_files(snap, {"lineage": lineage}))
+        with progress(f"building the graph snapshot of {len(extracts)} releases"):
+            snap = build_snapshot([h.url for h in extracts], storage_options=self.storage_options)
+            lineage = {"extracts": [_extract_lineage(h, self.storage_options) for h in extracts]}
+            return self.store.publish(slot, version, snapshot_files(snap, {"lineage": lineage}))
 
     def load_snapshot(self, snapshot: Handle) -> Snapshot:
         """Load a snapshot version."""
@@ -175,7 +185,8 @@ class Workspace:
         if found is not None:
             log.info("resolution index %s is up to date", version)
             return found
-        index = ResolutionIndex.build(self.load_snapshot(snapshot), target)
+        with progress(f"building the resolution index (release {target.to_release}, {target.final_database})"):
+            index = ResolutionIndex.build(self.load_snapshot(snapshot), target)
         lineage = {
             **manifest.get("lineage", {}),
             "snapshot": {

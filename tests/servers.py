@@ -1,6 +1,6 @@
 """Real servers for tests, bound to 127.0.0.1, started in their own process group and always stopped.
 
-MariaDB (Debian package), moto's S3 server and a static HTTP server. Every wait is bounded in time.
+MariaDB and Redis (Debian packages), moto's S3 server and a static HTTP server. Every wait is bounded in time.
 """
 
 from __future__ import annotations
@@ -193,3 +193,28 @@ def load_test_db(db: MariaDB, folder: Path, name: str) -> None:
                 f"LOAD DATA LOCAL INFILE %s IGNORE INTO TABLE `{data.stem}` CHARACTER SET binary",
                 (str(data),),
             )
+
+
+# -------------------------------------------------------------------------------------------- Redis
+
+
+@contextlib.contextmanager
+def redis_server(workdir: Path) -> Iterator[str]:
+    """Debian's ``redis-server`` on 127.0.0.1 (no persistence); yields its URL ``redis://127.0.0.1:PORT``."""
+    server = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not os.path.exists(server):
+        raise RuntimeError("redis-server is not installed (Debian package redis-server); .ci/run installs it")
+    port = free_port()
+    cmd = [server, "--bind", LOOPBACK, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(workdir)]
+    with process_group(cmd, workdir / "redis.log"):
+
+        def ready() -> bool:
+            try:
+                with socket.create_connection((LOOPBACK, port), timeout=2) as s:
+                    s.sendall(b"PING\r\n")
+                    return s.recv(16).startswith(b"+PONG")
+            except OSError:
+                return False
+
+        wait_until(ready, "redis-server")
+        yield f"redis://{LOOPBACK}:{port}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import re
 from collections import defaultdict
 
 import pytest
@@ -87,18 +88,23 @@ def test_ids_of_84_retired_before_114_are_1to0_or_bridged_with_evidence(hgnc_ind
     by_display["Clone-based (Ensembl)"] = "Clone_based_ensembl_gene"
     for gene, row in res.iterrows():
         if row["category"] == "1:0":
-            assert (row["reason"] == "no_conversion" and row["bridge"] is None) or row["bridge"] != row["bridge"]
+            assert row["reason"] == "no_conversion", gene
+            assert row["bridge"] in (None, "refused") or row["bridge"] != row["bridge"], gene
             continue
-        assert row["bridge"] in ("accession", "label", "synonym"), gene
+        assert re.fullmatch(r"(accession|label|synonym)([+|]coordinates)?|coordinates", row["bridge"]), gene
         targets = row["ensembl_genes"].split(";")
         for via in row["bridge_via"].split(";"):
+            if via.startswith("coordinates/"):  # assembly:region:start-end:strand of the gene it led to
+                assert re.fullmatch(r"coordinates/GRCh38:\w+:\d+-\d+:[+-]", via), (gene, via)
+                continue
             display, name = via.split("/", 1)
-            db, name = by_display[display], name.removesuffix(" (synonym)")
-            field = 1 if row["bridge"] == "accession" else 2
+            db, name = by_display[display], name.removesuffix(" (locations differ)").removesuffix(" (synonym)")
+            field = 1 if row["bridge"].startswith("accession") else 2
             assert name in {n[field] for n in everywhere[gene] if n[0] == db}, (gene, via)
         assert set(targets) <= genes114
-    counts = res["bridge"].value_counts()
-    assert counts.get("accession", 0) > 100 and (res["category"] == "1:0").sum() > 100
+    counts = res["bridge"].astype(object).fillna("").str.extract(r"^(\w+)")[0].value_counts()
+    assert counts.get("accession", 0) > 100 and counts.get("coordinates", 0) > 10
+    assert (res["category"] == "1:0").sum() > 100
     assert res.loc["ENSG00000132832", "reason"] == "no_conversion"
     assert res.loc["ENSG00000122718", "bridge"] == "accession"
     assert res.loc["ENSG00000122718", "bridge_via"] == "HGNC Symbol/HGNC:8276"

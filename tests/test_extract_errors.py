@@ -18,6 +18,7 @@ from idtrack_core.errors import (
     UnknownReleaseError,
     UnknownSpeciesError,
 )
+from idtrack_core.network import NetworkSettings
 
 from conftest import HUMAN, TESTDB
 from servers import free_port
@@ -98,18 +99,20 @@ def test_unreachable_http_server_fails_after_bounded_retries():
     url = f"http://127.0.0.1:{free_port()}/mirror"
     started = time.monotonic()
     with pytest.raises(SourceUnreachableError, match=r"unreachable after 3 attempts"):
-        DumpSource(url, attempts=3, backoff_s=0.05).list_databases("homo_sapiens")
+        DumpSource(url, network=NetworkSettings(attempts=3, backoff_s=0.05)).list_databases("homo_sapiens")
     assert time.monotonic() - started < 30
 
 
 def test_unreachable_mysql_server_fails_after_bounded_retries():
-    source = MySQLSource("127.0.0.1", free_port(), connect_timeout_s=2, attempts=2, backoff_s=0.05)
-    with pytest.raises(SourceUnreachableError, match=r"connecting to mysql://anonymous@127\.0\.0\.1:\d+"):
+    source = MySQLSource(
+        "127.0.0.1", free_port(), network=NetworkSettings(connect_timeout_s=2, attempts=2, backoff_s=0.05)
+    )
+    with pytest.raises(SourceUnreachableError, match=r"at mysql://anonymous@127\.0\.0\.1:\d+: unreachable after 2"):
         source.list_databases("homo_sapiens")
 
 
 def test_mysql_password_never_appears_in_url_or_errors():
-    source = MySQLSource.from_url(f"mysql://reader:s3cret@127.0.0.1:{free_port()}", attempts=1)
+    source = MySQLSource.from_url(f"mysql://reader:s3cret@127.0.0.1:{free_port()}", network=NetworkSettings(attempts=1))
     assert "s3cret" not in source.url and "s3cret" not in repr(source)
     with pytest.raises(SourceUnreachableError) as info:
         source.list_databases("homo_sapiens")

@@ -71,7 +71,16 @@ def test_human_release_row_counts_equal_source_tables(human_extract):
     # every object_xref of the mirror is a Gene link; all resolve to a gene of this release
     assert len(ex.tables["xrefs"]) == source_rows(folder / "object_xref.txt.gz")
     assert len(ex.tables["history"]) == source_rows(folder / "stable_id_event.txt.gz")
-    assert ex.manifest["absent_source_tables"] == ["translation"]
+    assert ex.manifest["absent_source_tables"] == [
+        "assembly_exception",
+        "attrib_type",
+        "gene_archive",
+        "peptide_archive",
+        "seq_region_attrib",
+        "translation",
+    ]
+    assert ex.manifest["archive"] == {"gene_archive": False, "peptide_archive": False}
+    assert ex.tables["gene_archive"].empty and ex.tables["peptide_archive"].empty
     assert ex.manifest["ensembl_schema_version"] == str(release)
     if release <= 100:
         assert ex.tables["genes"]["version"].isna().all()  # 84-100 have NULL versions
@@ -158,3 +167,67 @@ def test_extract_is_byte_identical_across_runs(tmp_path):
         write_extract(extract_release(DumpSource(src), "homo_sapiens", None, 4), str(tmp_path / name))
     for f in sorted((tmp_path / "a").iterdir()):
         assert f.read_bytes() == (tmp_path / "b" / f.name).read_bytes(), f.name
+
+
+def test_locations_and_region_classes_of_the_rest_test_db():
+    """Coordinates come from gene.txt through seq_region; HG681_PATCH genes are flagged (by name: this database
+    has no assembly_exception or seq_region_attrib)."""
+    ex = extract_release(DumpSource(str(TESTDB / "rest_human_core_grch37")), "homo_sapiens", None, 72)
+    regions = {ln.split("\t")[0]: ln.split("\t")[1] for ln in (TESTDB / "rest_human_core_grch37/seq_region.txt").open()}
+    genes = ex.tables["genes"].set_index("stable_id")
+    for line in (TESTDB / "rest_human_core_grch37/gene.txt").read_text().splitlines():
+        f = line.split("\t")
+        g = genes.loc[f[12]]
+        assert (g["seq_region"], g["seq_region_start"], g["seq_region_end"], g["seq_region_strand"]) == (
+            regions[f[3]],
+            int(f[4]),
+            int(f[5]),
+            int(f[6]),
+        )
+        assert g["region_class"] == ("patch" if regions[f[3]].endswith("_PATCH") else "primary")
+    assert ex.manifest["regions_classified_by"] == "names"
+    assert ex.tables["transcripts"]["seq_region"].notna().all()
+
+
+def test_sessions_and_gene_archive_round_trip():
+    folder = TESTDB / "rest_human_core_grch37"
+    ex = extract_release(DumpSource(str(folder)), "homo_sapiens", None, 72)
+    sessions = ex.tables["sessions"].set_index("mapping_session_id")
+    lines = (folder / "mapping_session.txt").read_text().splitlines()
+    assert len(sessions) == len(lines)
+    for line in lines:
+        sid, old_db, new_db, old_r, new_r, old_a, new_a, created = line.split("\t")
+        assert tuple(sessions.loc[int(sid)]) == (old_db, new_db, old_r, new_r, old_a, new_a, created)
+    archive = ex.tables["gene_archive"]
+    got = {tuple(str(v) for v in r) for r in archive.itertuples(index=False)}
+    want = {tuple(line.split("\t")) for line in (folder / "gene_archive.txt").read_text().splitlines()}
+    assert got == want
+    assert ex.manifest["archive"] == {"gene_archive": True, "peptide_archive": False}
+
+
+def test_human_coordinates_where_the_source_has_them():
+    assert human(100).tables["genes"]["seq_region"].notna().all()  # 84-100: real GRCh38 coordinates
+    assert human(114).tables["genes"]["seq_region"].isna().all()  # 104-114: placeholder unknown:0-0
+    assert human(114).tables["genes"]["region_class"].isna().all()
+
+
+def test_region_classes_from_the_tables():
+    """assembly_exception (patches, haplotypes), seq_region_attrib non_ref and the lrg coordinate system."""
+    from idtrack_core.ensembl.regions import classify_regions
+
+    seq_region = pd.DataFrame(
+        {
+            "seq_region_id": [1, 2, 3, 4, 5, 6],
+            "name": ["1", "CHR_HG1_PATCH", "CHR_HSCHR6_MHC_COX_CTG1", "LRG_321", "KI270752.1", "Y"],
+            "coord_system_id": [4, 4, 4, 9, 3, 4],
+        }
+    )
+    coord_system = pd.DataFrame({"coord_system_id": [3, 4, 9], "name": ["scaffold", "chromosome", "lrg"]})
+    exceptions = pd.DataFrame({"seq_region_id": [2, 3, 6], "exc_type": ["PATCH_FIX", "HAP", "PAR"]})
+    attribs = pd.DataFrame({"seq_region_id": [2, 3, 5], "attrib_type_id": [16, 16, 6]})
+    types = pd.DataFrame({"attrib_type_id": [6, 16], "code": ["toplevel", "non_ref"]})
+    got = classify_regions(seq_region, coord_system, exceptions, attribs, types)
+    assert got.classified_by == "tables"
+    assert got.regions["region_class"].tolist() == ["primary", "patch", "haplotype", "lrg", "primary", "primary"]
+    only_attrib = classify_regions(seq_region, coord_system, None, attribs, types).regions["region_class"]
+    assert only_attrib.tolist() == ["primary", "non_reference", "non_reference", "lrg", "primary", "primary"]

@@ -1,5 +1,6 @@
 """Linear history: release extracts that hold only the mapping sessions the previous release lacks give the same
-snapshot, byte for byte, as extracts that each hold the whole cumulative ``stable_id_event``."""
+snapshot, byte for byte, as extracts that each hold the whole cumulative ``stable_id_event`` (and ``gene_archive``,
+``peptide_archive``), also when one snapshot combines assemblies."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from idtrack_core.graph.store import snapshot_files
 from idtrack_core.simulation import ASSEMBLY, SPECIES, simulate_mirror
 
 from conftest import HUMAN, HUMAN_RELEASES, REST_MYSQL_DB, TESTDB
+
+REST = TESTDB / "rest_human_core_grch37"
 
 SIM_RELEASES = (1, 7)
 
@@ -65,6 +68,71 @@ def test_simulated_snapshot_from_new_history_equals_the_cumulative_one(sim_mirro
         seen |= session_ids(a)
     assert sum(len(e.tables["history"]) for e in new) < sum(len(e.tables["history"]) for e in full) / 2
     assert_same_snapshot(build_snapshot(full), build_snapshot(new))
+
+
+def test_two_assembly_snapshot_from_new_history_equals_the_cumulative_one(tmp_path) -> None:
+    """Each assembly's chain is read once (the frozen older-assembly releases hold no new session: their history is
+    empty, which is not a truncated dump), and the snapshot is the one complete extracts give."""
+    simulate_mirror(str(tmp_path / "mirror"), genes=300, releases=(1, 6), seed=5, assembly_switch=4)
+    source = DumpSource(str(tmp_path / "mirror"))
+    dbs = sorted(source.list_databases(SPECIES), key=lambda d: (d.release, d.assembly))
+    full = [extract_release(source, SPECIES, "SIM" + d.assembly, d.release, history="all") for d in dbs]
+    new = [extract_release(source, SPECIES, "SIM" + d.assembly, d.release, history="new") for d in dbs]
+    frozen = [e for e in new if e.assembly == "0" and e.release >= 4]
+    assert frozen and all(e.manifest["history"]["scope"] == "new" and e.tables["history"].empty for e in frozen)
+    assert all(len(e.tables["sessions"]) == len(f.tables["sessions"]) for e, f in zip(new, full, strict=True))
+    assert_same_snapshot(build_snapshot(full), build_snapshot(new))
+
+
+def rest_mirror(root: Path, last_session_before: int = 381, events_lost: bool = False) -> Path:
+    """Ensembl's ``rest_human_core_grch37`` as two releases in the FTP layout: release 60 with the mapping sessions
+    up to ``last_session_before`` (and their events and archived genes), release 72 with all of them; both with a
+    ``peptide_archive`` (the peptides their archived genes refer to, plus one no gene refers to). With
+    ``events_lost`` release 72's ``stable_id_event`` is empty (a truncated dump)."""
+    peptides = {i: f"M{'A' * (i % 7)}K" for i in (1, 75538, 93531, 93537, 145871)}  # 1: referred to by no gene
+    create = (
+        "CREATE TABLE `peptide_archive` (\n  `peptide_archive_id` int(10) unsigned NOT NULL AUTO_INCREMENT,\n"
+        "  `md5_checksum` varchar(32) DEFAULT NULL,\n  `peptide_seq` mediumtext NOT NULL,\n"
+        "  PRIMARY KEY (`peptide_archive_id`)\n) ENGINE=MyISAM DEFAULT CHARSET=latin1;\n"
+    )
+    session_column = {"mapping_session": 0, "stable_id_event": 4, "gene_archive": 7}
+    for release, name in ((60, "homo_sapiens_core_60_37"), (72, "homo_sapiens_core_72_37")):
+        folder = root / f"release-{release}" / "mysql" / name
+        folder.mkdir(parents=True)
+        (folder / f"{name}.sql.gz").write_bytes(gzip.compress(((REST / "table.sql").read_text() + create).encode()))
+        tables = {p.stem: p.read_text().splitlines(keepends=True) for p in REST.glob("*.txt")}
+        for table, column in session_column.items():
+            keep = release == 72 or (lambda line, c=column: int(line.split("\t")[c]) <= last_session_before)
+            tables[table] = [line for line in tables[table] if keep is True or keep(line)]
+        if events_lost and release == 72:
+            tables["stable_id_event"] = []
+        referred = {int(line.split("\t")[6]) for line in tables["gene_archive"]}
+        tables["peptide_archive"] = [f"{i}\t\\N\t{seq}\n" for i, seq in peptides.items() if i in referred | {1}]
+        for table, lines in tables.items():
+            (folder / f"{table}.txt.gz").write_bytes(gzip.compress("".join(lines).encode()))
+    return root
+
+
+def test_archives_of_new_history_hold_only_the_new_sessions_and_give_the_same_snapshot(tmp_path) -> None:
+    source = DumpSource(str(rest_mirror(tmp_path / "mirror")))
+    full = [extract_release(source, "homo_sapiens", None, r, history="all") for r in (60, 72)]
+    new = [extract_release(source, "homo_sapiens", None, r, history="new") for r in (60, 72)]
+    assert new[1].manifest["history"]["since"] == {"release": 60, "database": "homo_sapiens_core_60_37"}
+    assert set(new[1].tables["gene_archive"]["mapping_session_id"]) == {389}  # the only archived gene of 382..393
+    assert new[1].tables["peptide_archive"]["peptide_archive_id"].tolist() == [145871]  # the peptide it refers to
+    assert len(full[1].tables["peptide_archive"]) == 5 and len(new[1].tables["sessions"]) == 42  # sessions: all
+    assert session_ids(new[1]) == session_ids(full[1]) - session_ids(full[0]) == {383, 389}
+    snap = build_snapshot(new)
+    assert len(snap.tables["gene_archive"]) == 4 and len(snap.tables["peptide_archive"]) == 5
+    assert_same_snapshot(build_snapshot(full), snap)
+
+
+def test_new_history_without_its_events_is_refused_at_snapshot_time(tmp_path) -> None:
+    """A truncated ``stable_id_event``: release 72 has sessions release 60 lacks, yet no history row."""
+    source = DumpSource(str(rest_mirror(tmp_path / "mirror", events_lost=True)))
+    new = [extract_release(source, "homo_sapiens", None, r, history="new") for r in (60, 72)]
+    with pytest.raises(SnapshotError, match=r"release 72 \(homo_sapiens_core_72_37.* has no history rows although"):
+        build_snapshot(new)
 
 
 @pytest.mark.slow

@@ -67,3 +67,14 @@ def test_s3_mirror_extract_equals_local_and_writes_to_s3(s3):
     write_extract(remote, "s3://mirror/extracts/93", **s3.storage_options)
     back = read_extract("s3://mirror/extracts/93", verify=True, **s3.storage_options)
     assert_same_tables(back, local)
+
+
+def test_mysql_species_names_from_the_server(mariadb):
+    """``human`` and ``9606`` resolve through the meta tables of the server's core databases (one query)."""
+    from idtrack_core.ensembl.species import resolve_species
+    from idtrack_core.errors import UnknownSpeciesError
+
+    source = MySQLSource(mariadb.host, mariadb.port, user="anonymous")
+    assert resolve_species(source, "human") == resolve_species(source, "9606") == "homo_sapiens"
+    with pytest.raises(UnknownSpeciesError, match="closest names: human"):
+        resolve_species(source, "humam")

@@ -388,3 +388,37 @@ def test_cli_harmonize_applies_the_gates_and_the_atlas_carries_its_provenance(st
     assert json.loads(capsys.readouterr().out) == read_atlas_provenance(str(tmp_path / "atlas.h5ad"))
     assert cli.main(["provenance", str(HEART_H5AD)]) == 2
     assert "no provenance record" in capsys.readouterr().err
+
+
+def test_cli_harmonize_format_zarr_writes_the_same_atlas_in_parallel_blocks(studies, human_home, tmp_path, capsys):
+    """``--format zarr --workers 2``: a Zarr store holding the same atlas as the default .h5ad (X, obs, var), with
+    its provenance (format and chunking recorded), which ``idtrack-atlas provenance`` reads."""
+    ws, _, _ = human_home
+    base = ["harmonize", "--source", str(HUMAN), "--home", ws.home, "--species", "homo_sapiens"]
+    base += [
+        "--assembly",
+        "GRCh38",
+        "--to-release",
+        "114",
+        "--final-database",
+        "HGNC Symbol",
+        "--obs-columns",
+        "batchA",
+    ]
+    for name, url in urls(studies).items():
+        base += ["--study", f"{name}={url}"]
+    assert cli.main([*base, "--out", str(tmp_path / "atlas.h5ad")]) == 0
+    assert cli.main([*base, "--out", str(tmp_path / "atlas.zarr"), "--format", "zarr", "--workers", "2"]) == 0
+    assert "union atlas" in capsys.readouterr().err
+    h5, zarr_atlas = ad.read_h5ad(tmp_path / "atlas.h5ad"), ad.read_zarr(tmp_path / "atlas.zarr")
+    assert (h5.X != zarr_atlas.X).nnz == 0 and h5.X.dtype == zarr_atlas.X.dtype
+    pd.testing.assert_frame_equal(h5.obs, zarr_atlas.obs)
+    pd.testing.assert_frame_equal(h5.var, zarr_atlas.var)
+    record = read_atlas_provenance(str(tmp_path / "atlas.zarr"))
+    assert record["atlas"]["store"] == {"format": "zarr", "chunk_entries": 1 << 20}
+    assert record["atlas"]["version"] != h5.uns["idtrack"]["atlas"]["version"]
+    assert {k: v for k, v in record.items() if k != "atlas"} == {
+        k: v for k, v in read_atlas_provenance(str(tmp_path / "atlas.h5ad")).items() if k != "atlas"
+    }
+    assert cli.main(["provenance", str(tmp_path / "atlas.zarr")]) == 0
+    assert "  store:\n    chunk_entries: 1048576\n    format: zarr\n" in capsys.readouterr().out

@@ -115,7 +115,7 @@ def test_layout_and_summary(mirror: tuple[Path, SimulationSummary]) -> None:
         expected = {f"{t}.txt.gz" for t in CORE_TABLES} | {f"{db}.sql.gz"}
         assert {p.name for p in folder.iterdir()} == expected
     files = [p for p in out.rglob("*") if p.is_file()]
-    assert summary.files == len(files) == (LAST - FIRST + 1) * 11 + 4
+    assert summary.files == len(files) == (LAST - FIRST + 1) * 13 + 4
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")], "temp folder left behind"
 
 

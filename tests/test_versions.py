@@ -99,12 +99,20 @@ def test_retention_never_removes_a_pointer_a_live_lease_or_the_newest(tmp_path):
 def test_retention_spares_young_versions_and_unknown_runs_by_lease_age(tmp_path):
     store = VersionedStore(str(tmp_path))
     h = make_versions(store, 3)
+    temp = tmp_path / "versions" / "s" / f".{h[0].version}.tmp-0123"  # what a killed write leaves
+    (temp / "sub").mkdir(parents=True)
+    (temp / "sub" / "part.parquet").write_bytes(b"half")
+    assert [v.version for v in store.versions()] == [x.version for x in h]  # never taken for a version
+    assert store.plan_retention(keep=3, min_age_s=10**12).temporaries == ()  # a live write's temporaries are young
     assert store.plan_retention(keep=0, min_age_s=10**12).remove == ()  # all young
     store.lease("maybe-running", "asset", h[0], "read")
     plan = store.plan_retention(keep=0, min_age_s=0)  # no run list: a fresh lease protects its version
     assert [v.version for v in plan.remove] == [h[1].version, h[2].version]
     plan = store.plan_retention(keep=0, min_age_s=0, lease_ttl_s=0)
     assert len(plan.remove) == 3 and plan.stale_leases == ("maybe-running",)
+    assert plan.temporaries == (str(temp),)
+    store.apply_retention(plan)
+    assert not temp.exists() and store.versions() == []
 
 
 @pytest.mark.server

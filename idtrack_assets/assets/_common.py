@@ -1,7 +1,17 @@
-"""Small helpers shared by the asset modules (metadata rendering, finding upstream outputs)."""
+"""Small helpers shared by the asset modules: outputs and metadata for the UI, refusals as failures."""
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
 import pandas as pd
+
+from idtrack_core.errors import QualityGateError, StalePlanError
+from idtrack_core.versions import Handle
+
+# Data versions of outputs are what makes staleness in the UI true; Dagster 1.13 still calls the parameter beta.
+warnings.filterwarnings("ignore", message=r"Parameter `data_version` .* is currently in beta", category=dg.BetaWarning)
 
 
 def preview(df: pd.DataFrame, rows: int = 10) -> dg.MetadataValue:
@@ -9,12 +19,16 @@ def preview(df: pd.DataFrame, rows: int = 10) -> dg.MetadataValue:
     return dg.MetadataValue.md(df.head(rows).to_markdown())
 
 
-def latest_path(context: dg.AssetExecutionContext, asset: str) -> str:
-    """The ``path`` metadata of an asset's latest materialization (what this run reads)."""
-    event = context.instance.get_latest_materialization_event(dg.AssetKey(asset))
-    if event is None or event.asset_materialization is None:
-        raise dg.Failure(f"{asset} has not been materialized yet")
-    path = event.asset_materialization.metadata.get("path")
-    if path is None:
-        raise dg.Failure(f"{asset}'s latest materialization records no path")
-    return str(path.value)
+def versioned(handle: Handle, metadata: dict) -> dg.Output[Handle]:
+    """The output of a versioned asset: its handle, with the version as Dagster's data version."""
+    return dg.Output(handle, data_version=dg.DataVersion(handle.version), metadata=metadata)
+
+
+@contextmanager
+def refused_as_failure() -> Iterator[None]:
+    """Turn a refusal of the library (a study failing its gates, a stale plan) into a Dagster failure whose
+    description is the library's message (which names the study and the check)."""
+    try:
+        yield
+    except (QualityGateError, StalePlanError) as exc:
+        raise dg.Failure(description=str(exc)) from exc

@@ -1,125 +1,89 @@
-"""The harmonization plan across studies and the merged atlases (DESIGN §6)."""
+"""The harmonization plan across studies and the merged atlases (DESIGN §6–7).
+
+The plan admits only studies that pass their quality gates; each atlas re-checks, before writing, that every study
+it includes was planned from the matching (and file) that currently passes its gates, so a failing study never
+reaches an atlas by any path. Plan and atlases are immutable versions; each atlas carries its provenance. The atlases
+are graph-backed assets whose steps (:mod:`idtrack_assets.assets.atlas_steps`) write a Zarr atlas one block per
+study, in parallel on executors that spread steps over workers.
+"""
 
 import dagster as dg
 import pandas as pd
 
-from idtrack_assets.assets._common import latest_path, preview
-from idtrack_assets.assets.graph import resolution_index
-from idtrack_assets.assets.studies import registered, study_features
+from idtrack_assets.assets._common import preview, refused_as_failure, versioned
+from idtrack_assets.assets.atlas_steps import atlas_graph, study_thresholds
 from idtrack_assets.resources import AtlasSettings, AtlasStorage, StudyRegistryResource
 from idtrack_core.convert import ResolutionIndex
-from idtrack_core.harmonize.matchings import diagnose, diagnostics_table
-from idtrack_core.harmonize.merge import merge_studies
-from idtrack_core.harmonize.pipeline import plan_studies
-from idtrack_core.harmonize.plan import Mode, read_plan, write_plan
+from idtrack_core.harmonize.admission import check_matched_with
+from idtrack_core.harmonize.merge import ATLAS_CODE_VERSION
+from idtrack_core.harmonize.pipeline import AtlasPlan, make_plan
+from idtrack_core.harmonize.plan import PLAN_CODE_VERSION
+from idtrack_core.versions import Handle
+
+__all__ = ["atlas_intersect", "atlas_union", "harmonization_plan", "study_thresholds"]
 
 GATED = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
 
 
-@dg.asset(group_name="atlas", kinds={"parquet"}, deps=[resolution_index], automation_condition=GATED)
+@dg.asset(
+    group_name="atlas",
+    kinds={"parquet"},
+    io_manager_key="handle_io_manager",
+    code_version=PLAN_CODE_VERSION,
+    automation_condition=GATED,
+)
 def harmonization_plan(
-    context: dg.AssetExecutionContext,
     study_matchings: dict[str, pd.DataFrame],
+    resolution_index: Handle,
     study_registry: StudyRegistryResource,
     atlas_storage: AtlasStorage,
     atlas_settings: AtlasSettings,
-) -> dg.MaterializeResult:
-    """Policies, identifier sets, the atlas var table and the study × feature presence matrix."""
-    diagnostics = [diagnose(study, m) for study, m in sorted(study_matchings.items())]
-    failing = {
-        d.study: v
-        for d in diagnostics
-        if (v := atlas_settings.thresholds(registered(study_registry, d.study)).violations(d))
+) -> dg.Output[Handle]:
+    """Policies, identifier sets, the atlas var table and the presence matrix of the studies that pass their
+    gates (refused when one does not), with each study's file, matching hash and gate results recorded."""
+    index = ResolutionIndex.read(resolution_index.url, **atlas_storage.storage_options)
+    files = {s: m.attrs["file"] for s, m in study_matchings.items()}
+    limits = study_thresholds(study_registry, atlas_settings, study_matchings)
+    with refused_as_failure():
+        check_matched_with(study_matchings, resolution_index.version)
+        plan = make_plan(study_matchings, index, files, atlas_settings.policy(), limits, atlas_settings.thresholds())
+    handle = atlas_storage.store.publish("plans", plan.version, plan.files())
+    return versioned(handle, _plan_metadata(plan))
+
+
+def _plan_metadata(atlas_plan: AtlasPlan) -> dict:
+    plan = atlas_plan.plan
+    return {
+        "studies": ", ".join(s for s in plan.studies if s not in plan.excluded_studies),
+        "excluded_studies": dg.MetadataValue.json(plan.excluded_studies),
+        "union_features": len(plan.var),
+        "intersect_features": int(plan.var["intersection"].sum()),
+        "policy": dg.MetadataValue.json(plan.policy.describe()),
+        "conversion_failed_but_consistent_identifiers": len(plan.conversion_failed_but_consistent_identifiers),
+        "multiple_ensembl": len(plan.multiple_ensembl),
+        "n_to_one_groups": len(plan.n_to_one),
+        "diagnostics": preview(atlas_plan.diagnostics, 50),
+        "var_preview": preview(plan.var),
     }
-    if failing:  # the blocking checks already stop this in-run and under automation; never plan over them
-        raise dg.Failure(
-            "studies failing their quality gates cannot enter the atlas",
-            metadata={"failing": dg.MetadataValue.json(failing)},
-        )
-    index = ResolutionIndex.read(latest_path(context, "resolution_index"), **atlas_storage.storage_options)
-    plan = plan_studies(dict(sorted(study_matchings.items())), index.lookup, atlas_settings.policy())
-    table = diagnostics_table(diagnostics)
-    url = atlas_storage.url("plan")
-    write_plan(plan, url, {"diagnostics": table}, **atlas_storage.storage_options)
-    var = plan.var
-    return dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(url),
-            "studies": ", ".join(plan.studies),
-            "excluded_studies": dg.MetadataValue.json(plan.excluded_studies),
-            "union_features": len(var),
-            "intersect_features": int(var["intersection"].sum()),
-            "policy": dg.MetadataValue.json(plan.policy.describe()),
-            "conversion_failed_but_consistent_identifiers": len(plan.conversion_failed_but_consistent_identifiers),
-            "multiple_ensembl": len(plan.multiple_ensembl),
-            "n_to_one_groups": len(plan.n_to_one),
-            "diagnostics": preview(table, 50),
-            "var_preview": preview(var),
-        }
-    )
 
 
-def _merge(
-    context: dg.AssetExecutionContext,
-    mode: Mode,
-    registry: StudyRegistryResource,
-    atlas_storage: AtlasStorage,
-    settings: AtlasSettings,
-) -> dg.MaterializeResult:
-    plan, _ = read_plan(latest_path(context, "harmonization_plan"), **atlas_storage.storage_options)
-    studies = [s for s in plan.studies if s not in plan.excluded_studies]
-    urls = {s: registered(registry, s).url for s in studies}
-    out = atlas_storage.url("atlas", f"{mode}.h5ad")
-    result = merge_studies(
-        plan.layouts(mode, urls),
-        plan.var_for(mode),
-        out,
-        obs_columns=settings.obs_columns,
-        storage_options=atlas_storage.storage_options,
-    )
-    return dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(out),
-            "n_obs": result.n_obs,
-            "n_vars": result.n_vars,
-            "nnz": result.nnz,
-            "dtype": str(result.dtype),
-            "dtype_promoted": result.dtype_promoted,
-            "cells_per_study": dg.MetadataValue.json(dict(result.cells_per_study)),
-            "seconds": round(result.seconds, 2),
-        }
-    )
+ATLAS_ASSET = {
+    "group_name": "atlas",
+    "kinds": {"anndata", "zarr"},
+    "code_version": ATLAS_CODE_VERSION,
+    "automation_condition": GATED,
+    "tags": {"idtrack/merge": "yes"},
+}
 
-
-@dg.asset(
-    group_name="atlas",
-    kinds={"anndata"},
-    deps=[harmonization_plan, study_features],
-    automation_condition=GATED,
-    tags={"idtrack/merge": "yes"},
+atlas_union = atlas_graph(
+    "union",
+    "All planned studies on the union of their features (missing genes are structural zeros): an .h5ad streamed "
+    "study by study, or a Zarr store written one block per study.",
+    **ATLAS_ASSET,
 )
-def atlas_union(
-    context: dg.AssetExecutionContext,
-    study_registry: StudyRegistryResource,
-    atlas_storage: AtlasStorage,
-    atlas_settings: AtlasSettings,
-) -> dg.MaterializeResult:
-    """All studies on the union of their features (missing genes are structural zeros), streamed to .h5ad."""
-    return _merge(context, "union", study_registry, atlas_storage, atlas_settings)
-
-
-@dg.asset(
-    group_name="atlas",
-    kinds={"anndata"},
-    deps=[harmonization_plan, study_features],
-    automation_condition=GATED,
-    tags={"idtrack/merge": "yes"},
+atlas_intersect = atlas_graph(
+    "intersect",
+    "All planned studies on the features every study has: an .h5ad streamed study by study, or a Zarr store written "
+    "one block per study.",
+    **ATLAS_ASSET,
 )
-def atlas_intersect(
-    context: dg.AssetExecutionContext,
-    study_registry: StudyRegistryResource,
-    atlas_storage: AtlasStorage,
-    atlas_settings: AtlasSettings,
-) -> dg.MaterializeResult:
-    """All studies on the features every study has, streamed to .h5ad."""
-    return _merge(context, "intersect", study_registry, atlas_storage, atlas_settings)

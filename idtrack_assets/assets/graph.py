@@ -1,89 +1,65 @@
 """The identifier graph snapshot and the resolution index of the conversion target (DESIGN §4–5)."""
 
-import time
-
 import dagster as dg
 
-from idtrack_assets.assets._common import latest_path
-from idtrack_assets.assets.ensembl import ensembl_release_extract
-from idtrack_assets.partitions import releases_partitions
+from idtrack_assets.assets._common import versioned
 from idtrack_assets.resources import AtlasSettings, AtlasStorage, EnsemblSourceResource
-from idtrack_core import storage
-from idtrack_core.graph.store import read_snapshot_manifest
+from idtrack_core.convert.index import INDEX_CODE_VERSION
+from idtrack_core.graph.model import SNAPSHOT_CODE_VERSION
+from idtrack_core.versions import Handle
 
-
-def known_releases(context: dg.AssetExecutionContext) -> list[int]:
-    releases = sorted(int(k) for k in context.instance.get_dynamic_partitions(releases_partitions.name))
-    if not releases:
-        raise dg.Failure("no Ensembl release partitions yet: let the ensembl_release_sensor run first")
-    return releases
+EAGER = dg.AutomationCondition.eager()
 
 
 @dg.asset(
-    deps=[ensembl_release_extract],
     group_name="graph",
     kinds={"parquet", "networkx"},
-    automation_condition=dg.AutomationCondition.eager(),
+    io_manager_key="handle_io_manager",
+    code_version=SNAPSHOT_CODE_VERSION,
+    automation_condition=EAGER,
 )
 def id_graph_snapshot(
-    context: dg.AssetExecutionContext, ensembl_source: EnsemblSourceResource, atlas_storage: AtlasStorage
-) -> dg.MaterializeResult:
-    """The identifier graph built from every release extract; rebuilt only when an extract changed."""
+    ensembl_release_extract: dict[str, Handle], ensembl_source: EnsemblSourceResource, atlas_storage: AtlasStorage
+) -> dg.Output[Handle]:
+    """The identifier graph built from every release extract (a new version only when an extract changed)."""
     ws = atlas_storage.workspace(ensembl_source.species, ensembl_source.assembly)
-    releases = known_releases(context)
-    urls = [ws.extract_url(r) for r in releases]
-    missing = [
-        r
-        for r, u in zip(releases, urls, strict=True)
-        if not storage.exists(storage.join(u, storage.MANIFEST), **atlas_storage.storage_options)
-    ]
-    if missing:
-        raise dg.Failure(f"release extract(s) {missing} not materialized yet")
-    started = time.perf_counter()
-    url, _ = ws.ensure_snapshot(urls, load=False)
-    manifest = read_snapshot_manifest(url, **atlas_storage.storage_options)
-    size = sum(info["rows"] for info in manifest["tables"].values())
-    return dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(url),
-            "releases": ", ".join(str(r) for r in releases),
+    handle = ws.snapshot([ensembl_release_extract[r] for r in sorted(ensembl_release_extract, key=int)])
+    manifest = handle.manifest(**atlas_storage.storage_options)
+    return versioned(
+        handle,
+        {
+            "releases": ", ".join(str(r["release"]) for r in manifest["releases"]),
             "content_sha256": manifest["content_sha256"],
             **{f"rows_{name}": info["rows"] for name, info in manifest["tables"].items()},
-            "rows_total": size,
-            "seconds": round(time.perf_counter() - started, 2),
         },
-        data_version=dg.DataVersion(manifest["content_sha256"]),
     )
 
 
 @dg.asset(
-    deps=[id_graph_snapshot], group_name="graph", kinds={"parquet"}, automation_condition=dg.AutomationCondition.eager()
+    group_name="graph",
+    kinds={"parquet"},
+    io_manager_key="handle_io_manager",
+    code_version=INDEX_CODE_VERSION,
+    automation_condition=EAGER,
 )
 def resolution_index(
-    context: dg.AssetExecutionContext,
+    id_graph_snapshot: Handle,
     ensembl_source: EnsemblSourceResource,
     atlas_storage: AtlasStorage,
     atlas_settings: AtlasSettings,
-) -> dg.MaterializeResult:
-    """Every name the snapshot knows, resolved to the configured target release and database."""
+) -> dg.Output[Handle]:
+    """Every name the snapshot knows, resolved to the configured target release ("latest" resolved here) and
+    database."""
     ws = atlas_storage.workspace(ensembl_source.species, ensembl_source.assembly)
-    snapshot_url = latest_path(context, "id_graph_snapshot")
-    manifest = read_snapshot_manifest(snapshot_url, **atlas_storage.storage_options)
-    releases = [r["release"] for r in manifest["releases"]]
-    target = atlas_settings.target(releases)
-    started = time.perf_counter()
-    index = ws.ensure_index(snapshot_url, target)
-    t = index.target
-    url = ws.index_url(manifest["content_sha256"], t)
-    return dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(url),
-            "to_release": t.to_release,
-            "final_database": t.final_database,
-            "strategy": t.strategy,
-            "names": index.manifest["rows"]["exact"],
-            **{f"names_{k.replace(':', 'to')}": v for k, v in index.manifest["categories"].items()},
-            "seconds": round(time.perf_counter() - started, 2),
+    handle = ws.index(id_graph_snapshot, atlas_settings.target())
+    m = handle.manifest(**atlas_storage.storage_options)
+    return versioned(
+        handle,
+        {
+            "to_release": m["to_release"],
+            "final_database": m["final_database"],
+            "strategy": m["strategy"],
+            "names": m["rows"]["exact"],
+            **{f"names_{k.replace(':', 'to')}": v for k, v in m["categories"].items()},
         },
-        data_version=dg.DataVersion(f"{manifest['content_sha256'][:16]}/{t.key}"),
     )

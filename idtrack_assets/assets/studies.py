@@ -3,25 +3,23 @@
 import dagster as dg
 import pandas as pd
 
-from idtrack_assets.assets._common import latest_path, preview
-from idtrack_assets.assets.graph import resolution_index
+from idtrack_assets.assets._common import preview
 from idtrack_assets.partitions import studies_partitions
 from idtrack_assets.resources import AtlasSettings, AtlasStorage, StudyRegistryResource
+from idtrack_core import storage
 from idtrack_core.convert import ResolutionIndex
-from idtrack_core.harmonize.matchings import Thresholds, diagnose, match_features
-from idtrack_core.harmonize.registry import StudyEntry, study_fingerprint
+from idtrack_core.harmonize.gates import GATES, GateReport, evaluate_gates
+from idtrack_core.harmonize.matchings import diagnose, match_features
+from idtrack_core.harmonize.registry import study_file_identity
 from idtrack_core.harmonize.schemas import matching_failures
 from idtrack_core.harmonize.studyio import read_study_features
+from idtrack_core.versions import Handle
 
-GATES = ("max_failure_rate", "max_ambiguity_rate", "max_collisions")
 MAX_LISTED = 50
-
-
-def registered(registry: StudyRegistryResource, study: str) -> StudyEntry:
-    studies = registry.studies()
-    if study not in studies:
-        raise dg.Failure(f"study {study!r} is not in the registry any more (known: {', '.join(sorted(studies))})")
-    return studies[study]
+GATE_CHECKS = [
+    *(dg.AssetCheckSpec(gate, asset="study_matchings", blocking=True, description=f"gate {gate}") for gate in GATES),
+    dg.AssetCheckSpec("matching_schema", asset="study_matchings", blocking=True, description="Pandera model"),
+]
 
 
 @dg.asset(
@@ -29,62 +27,29 @@ def registered(registry: StudyRegistryResource, study: str) -> StudyEntry:
     group_name="studies",
     io_manager_key="parquet_io_manager",
     kinds={"parquet", "anndata"},
+    code_version="study-features-1",
 )
 def study_features(context: dg.AssetExecutionContext, study_registry: StudyRegistryResource) -> dg.Output[pd.DataFrame]:
-    """The var table of a study's .h5ad (index = var names), read without loading X."""
-    entry = registered(study_registry, context.partition_key)
+    """The var table of a study's .h5ad (index = var names), read without loading X; ``attrs['file']`` holds the
+    identity of the file that was read."""
+    entry = study_registry.entry(context.partition_key)
+    identity = study_file_identity(entry.url, study_registry.storage_options)
     f = read_study_features(entry.url, study_registry.storage_options)
-    var = f.var.copy()
-    for col in var.columns:
-        if var[col].dtype == object:
-            var[col] = var[col].astype(str)
+    var = f.var.astype({c: str for c in f.var.columns if f.var[c].dtype == object})
+    var.attrs = {"study": entry.name, "file": identity}
     return dg.Output(
         var,
+        data_version=dg.DataVersion(identity["fingerprint"]),
         metadata={
-            "url": entry.url,
+            "url": identity["url"],
             "n_obs": f.n_obs,
             "n_vars": f.n_vars,
             "x_format": f.x_format,
             "x_dtype": str(f.x_dtype),
-            "fingerprint": study_fingerprint(entry.url, study_registry.storage_options),
+            "fingerprint": identity["fingerprint"],
             "var_preview": preview(var),
         },
     )
-
-
-def gate_results(matching: pd.DataFrame, thresholds: Thresholds, study: str) -> list[dg.AssetCheckResult]:
-    """The three blocking gates, each with the offending features in its metadata."""
-    d = diagnose(study, matching)
-    offending = {
-        "max_failure_rate": matching.loc[matching["category"] == "1:0", "feature"],
-        "max_ambiguity_rate": matching.loc[matching["category"] == "1:n", "feature"],
-        "max_collisions": matching.loc[matching["collision"], "feature"],
-    }
-    values = {
-        "max_failure_rate": d.failure_rate,
-        "max_ambiguity_rate": d.ambiguity_rate,
-        "max_collisions": d.collisions,
-    }
-    results = []
-    for gate in GATES:
-        limit = getattr(thresholds, gate)
-        names = sorted(offending[gate].astype(str))
-        results.append(
-            dg.AssetCheckResult(
-                check_name=gate,
-                passed=bool(values[gate] <= limit),
-                severity=dg.AssetCheckSeverity.ERROR,
-                metadata={
-                    "value": float(values[gate]),
-                    "limit": float(limit),
-                    "offending_features": len(names),
-                    "offending_preview": dg.MetadataValue.md(
-                        "\n".join(f"- `{n}`" for n in names[:MAX_LISTED]) or "none"
-                    ),
-                },
-            )
-        )
-    return results
 
 
 @dg.asset(
@@ -92,41 +57,62 @@ def gate_results(matching: pd.DataFrame, thresholds: Thresholds, study: str) -> 
     group_name="studies",
     io_manager_key="parquet_io_manager",
     kinds={"parquet", "pandera"},
-    deps=[resolution_index],
+    code_version="study-matchings-1",
     automation_condition=dg.AutomationCondition.eager(),
-    check_specs=[
-        *(
-            dg.AssetCheckSpec(gate, asset="study_matchings", blocking=True, description=f"matching {gate}")
-            for gate in GATES
-        ),
-        dg.AssetCheckSpec("matching_schema", asset="study_matchings", blocking=True, description="Pandera model"),
-    ],
+    check_specs=GATE_CHECKS,
 )
 def study_matchings(
     context: dg.AssetExecutionContext,
     study_features: pd.DataFrame,
+    resolution_index: Handle,
     study_registry: StudyRegistryResource,
     atlas_storage: AtlasStorage,
     atlas_settings: AtlasSettings,
 ):
-    """Every feature of the study converted to the target release and database, with diagnostics."""
+    """Every feature of the study converted with the resolution index it is given, and the blocking quality gates."""
     study = context.partition_key
-    index = ResolutionIndex.read(latest_path(context, "resolution_index"), **atlas_storage.storage_options)
+    index = ResolutionIndex.read(resolution_index.url, **atlas_storage.storage_options)
     matching = match_features(list(study_features.index.astype(str)), index.lookup)
-    d = diagnose(study, matching)
-    failed = matching[matching["category"] != "1:1"]
+    matching.attrs = {"study": study, "file": study_features.attrs["file"], "index_version": resolution_index.version}
+    report = evaluate_gates(study, matching, atlas_settings.thresholds(study_registry.entry(study)))
     yield dg.Output(
         matching,
+        data_version=dg.DataVersion(storage.frame_sha256(matching)[:20]),
         metadata={
-            **{k: v for k, v in d.as_row().items() if k != "study"},
+            **{k: v for k, v in diagnose(study, matching).as_row().items() if k != "study"},
             "target": f"{index.target.final_database} @ {index.target.to_release}",
-            "not_one_to_one_preview": preview(failed[["feature", "category", "target_ids", "reason", "bridge"]], 20),
+            "index_version": resolution_index.version,
+            "not_one_to_one_preview": preview(
+                matching.loc[matching["category"] != "1:1", ["feature", "category", "target_ids", "reason", "bridge"]],
+                20,
+            ),
         },
     )
-    yield from gate_results(matching, atlas_settings.thresholds(registered(study_registry, study)), study)
+    yield from gate_check_results(report)
     failures = matching_failures(matching)
     yield dg.AssetCheckResult(
         check_name="matching_schema",
         passed=failures is None,
         metadata={"failure_cases": preview(failures, 20) if failures is not None else "none"},
     )
+
+
+def gate_check_results(report: GateReport) -> list[dg.AssetCheckResult]:
+    """The blocking checks of one study: one per gate, with its value, limit and offending features."""
+    return [
+        dg.AssetCheckResult(
+            check_name=r.gate,
+            passed=r.passed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=r.message,
+            metadata={
+                "value": float(r.value),
+                "limit": float(r.limit),
+                "offending_features": len(r.offending),
+                "offending_preview": dg.MetadataValue.md(
+                    "\n".join(f"- `{n}`" for n in r.offending[:MAX_LISTED]) or "none"
+                ),
+            },
+        )
+        for r in report.results
+    ]

@@ -6,18 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from idtrack_core.cli.args import add_target_args, target_from, write_table
-
-
-def read_ids(args: argparse.Namespace) -> list[str]:
-    """The identifiers given as arguments and in ``--input`` (one per line, surrounding blanks stripped)."""
-    ids = list(args.ids)
-    if args.input:
-        with open(args.input, encoding="utf-8") as f:
-            ids += [s for s in (line.strip() for line in f.read().splitlines()) if s]
-    if not ids:
-        raise argparse.ArgumentTypeError("give identifiers as arguments or with --input FILE")
-    return ids
+from idtrack_core.cli.args import add_command, add_target_args, read_ids, species_of, target_from, write_table
 
 
 def summary_line(result: Any) -> str:
@@ -51,15 +40,20 @@ def _true_count(column: Any) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    """Convert identifiers and write the result table (CSV straight from the Arrow answer; Parquet via pandas)."""
+    """Convert identifiers and write the result table (CSV straight from the Arrow answer; JSON and Parquet via
+    pandas)."""
+    from idtrack_core.cli.checks import check_output, checked_target
     from idtrack_core.ensembl.sources import open_source
     from idtrack_core.workspace import Workspace, index_with_home
 
     ids = read_ids(args)
-    source = open_source(args.source) if args.source else None
+    check_output(args.output)
+    if args.source:  # an alias (human) or taxonomy ID becomes the production name before the checks
+        args.species = species_of(args, open_source(args.source))
+    source = checked_target(args)
     index = index_with_home(Workspace(args.home, args.species, args.assembly), source, target_from(args))
-    parquet = bool(args.output) and args.output.endswith(".parquet")
-    result = index.lookup(ids) if parquet else index.lookup_arrow(ids)
+    via_pandas = bool(args.output) and args.output.endswith((".parquet", ".json"))
+    result = index.lookup(ids) if via_pandas else index.lookup_arrow(ids)
     write_table(result, args.output)
     print(summary_line(result), file=sys.stderr)
     return 0
@@ -67,9 +61,25 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add ``convert`` to the subcommands."""
-    p = sub.add_parser("convert", help="convert identifiers to a target release and database")
+    p = add_command(
+        sub,
+        "convert",
+        summary="convert identifiers to a target release and database",
+        description="Convert gene identifiers of any release and database (Ensembl IDs, symbols, previous symbols, "
+        "aliases, NCBI Gene IDs, …) to one release and database. Writes one row per identifier (category 1:1, 1:n "
+        "or 1:0, targets, genes, reason, evidence) and a one-line summary on stderr. The first run fills --home; "
+        "later runs reuse it.",
+        examples=[
+            "idtrack-atlas convert --source ../shared/data/human_releases --home home --species homo_sapiens "
+            "--to-release 114 --final-database 'HGNC Symbol' TP53 ENSG00000141510.19 NOT_A_REAL_GENE",
+            "idtrack-atlas convert --home home --species homo_sapiens --to-release latest --input ids.txt "
+            "--output converted.parquet",
+        ],
+    )
     add_target_args(p)
-    p.add_argument("--input", help="file with one identifier per line")
-    p.add_argument("--output", help="CSV (default: stdout) or .parquet file")
-    p.add_argument("ids", nargs="*", help="identifiers to convert")
+    p.add_argument("--input", help="file with one identifier per line, e.g. ids.txt")
+    p.add_argument(
+        "--output", help="result table, CSV, .json or .parquet by extension, e.g. converted.csv; default: stdout"
+    )
+    p.add_argument("ids", nargs="*", help="identifiers to convert, e.g. TP53 ENSG00000141510")
     p.set_defaults(func=cmd_convert)

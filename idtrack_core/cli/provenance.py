@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from idtrack_core.cli.args import add_command
+
 
 def cmd_provenance(args: argparse.Namespace) -> int:
     """Print an atlas's provenance, readable (default) or as JSON."""
@@ -19,7 +21,14 @@ def cmd_provenance(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add ``provenance`` to the subcommands."""
-    p = sub.add_parser("provenance", help="print what an atlas was made from (its uns['idtrack'] record)")
-    p.add_argument("atlas", help="atlas .h5ad (local path or URL)")
+    p = add_command(
+        sub,
+        "provenance",
+        summary="print what an atlas was made from (its uns['idtrack'] record)",
+        description="Print the provenance record an atlas carries in uns['idtrack']: source and fingerprints, "
+        "target, snapshot, index and plan versions, policies, thresholds and every study's file and gates.",
+        examples=["idtrack-atlas provenance atlas.h5ad", "idtrack-atlas provenance --json atlas.h5ad > record.json"],
+    )
+    p.add_argument("atlas", help="atlas .h5ad (local path or URL), e.g. atlas.h5ad")
     p.add_argument("--json", action="store_true", help="print the record as JSON")
     p.set_defaults(func=cmd_provenance)

@@ -32,11 +32,29 @@ def convert(
     from_release: int | None = None,
     strategy: Strategy = "best",
     source_databases: tuple[str, ...] | None = None,
+    keep_non_primary: bool = False,
+    to_assembly: str | None = None,
+    from_assembly: str | None = None,
 ) -> pd.DataFrame:
-    """Convert ``ids`` (one result row each, in order) to ``final_database`` at ``to_release``."""
+    """Convert ``ids`` (one result row each, in order) to ``final_database`` at ``to_release``.
+
+    Genes on patches, haplotypes, LRGs and other non-reference regions answer only where no primary-assembly gene
+    does, unless ``keep_non_primary``. In a snapshot combining assemblies, ``to_assembly`` and ``from_assembly``
+    say which one ``to_release`` and ``from_release`` refer to (default: the primary one).
+    """
     from idtrack_core.convert.resolve import Resolver
 
-    target = ConversionTarget(to_release, final_database, from_release, strategy, "label", source_databases)
+    target = ConversionTarget(
+        to_release,
+        final_database,
+        from_release,
+        strategy,
+        "label",
+        source_databases,
+        keep_non_primary,
+        to_assembly,
+        from_assembly,
+    )
     return Resolver(snapshot, target).resolve(ids)
 
 

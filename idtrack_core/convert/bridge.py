@@ -1,60 +1,109 @@
-"""External-name bridges (IDTrack's "external jump"), in time.
+"""Bridges (IDTrack's "external jump"), in time: from a gene whose history leads nowhere alive to genes that took
+over its names or its place, never confidently wrong.
 
-When history leads nowhere alive at the target (a retired gene, an Ensembl re-identification), a gene may
-be bridged to another gene that held one of its external names later (forward) or earlier (backward) than
-the dead end; the walk then continues from that gene at that release. Kinds, strongest first:
+When history leads nowhere alive at the target (a retired gene, an Ensembl re-identification), a gene may be
+bridged to another gene that held one of its external names later (forward) or earlier (backward) than the dead
+end, or that lies where it lay; the walk then continues from that gene at that release.
+
+Name bridges, strongest kind first:
 
 - ``accession``: the same stable accession of the same database (``HGNC:11998``, an NCBI Gene ID);
-- ``label``: the same display label of the same database, unless both genes have real accessions for it
-  and they differ (a symbol given to another gene is not the same gene);
-- ``synonym``: the dead gene's display label is a synonym (previous symbol) of the other gene's xref,
-  unless some other gene ever carried that label as its own symbol (then it is a reused symbol, and a
-  previous symbol of it may belong to either owner).
+- ``label``: the same display label of the same database, unless both genes have real accessions for it and they
+  differ (a symbol given to another gene is not the same gene);
+- ``synonym``: the dead gene's display label is a synonym (previous symbol) of the other gene's xref, unless some
+  other gene ever carried that label as its own symbol (a reused symbol).
 
-A name held by several genes yields all of them (1:n), never a pick.
+A name is evidence of identity only where it points at one gene. A label or synonym bridge is therefore refused
+(with the reason, in the answer's evidence) when, within the releases the name could refer to (from the first
+release the dead gene held it to the target):
+
+- a gene other than the dead gene and the bridge's candidates held the name (``shared``);
+- the candidate existed in a release together with the dead gene (two genes at once are two genes: the rule of
+  the Lattice/cellxgene gene maps) (``coexisted``);
+- both genes have locations in one assembly and they do not overlap by the threshold (``locations differ``);
+- the name is clone-based (``Clone_based_*`` databases: Ensembl names genes after the clone they lie on and
+  reassigns those names) and no overlap of locations corroborates it (``clone-based name not corroborated``).
+
+``coordinates``: a dead gene maps to the genes of the same assembly, seq_region and strand whose reciprocal
+overlap with it is at least :data:`COORDINATE_OVERLAP` (the share of the longer gene covered by both: at 0.5 each
+gene overlaps the other by at least half) and that never coexisted with it; the overlap is the bridge's score.
+Ensembl's own ID mapping scores candidates by overlap, and the Lattice/cellxgene maps require identical
+coordinates (overlap 1) and no coexistence. The resolver combines name and coordinate evidence (agreement,
+disagreement: both candidates kept): see :mod:`.resolve`.
+
+A name or place held by several genes yields all of them (1:n), never a pick.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
-from idtrack_core.graph.model import Snapshot
+from idtrack_core.ensembl.regions import reciprocal_overlap
+from idtrack_core.graph.model import Snapshot, assembly_key
 
 BRIDGE_KINDS = ("accession", "label", "synonym")
+COORDINATE_OVERLAP = 0.5
 
 
 @dataclass(frozen=True)
 class BridgeTarget:
-    """Gene ``obj`` held the bridging name at release ``time``; ``via`` names the bridge."""
+    """Gene ``obj`` held the bridging name (or lay at the bridging place) at release ``time``; ``via`` names the
+    bridge; ``score`` is 1 for names and the overlap for coordinates."""
 
     obj: int
     time: float
     via: str
+    score: float = 1.0
+
+
+@dataclass(frozen=True)
+class BridgeHops:
+    """The bridge targets of one dead gene, and the bridges refused (``"<via>: <reason>"``)."""
+
+    targets: tuple[BridgeTarget, ...] = ()
+    refused: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Place:
+    assembly: str  # compared by assembly_key
+    name: str  # the assembly's name, for the evidence
+    region: str
+    strand: int
+    start: int
+    end: int
+    first: float
+    last: float
 
 
 class BridgeIndex:
-    """Which genes held which external names, and when."""
+    """Which genes held which external names, where genes lay, and when."""
 
     def __init__(self, snap: Snapshot) -> None:
-        rel = np.asarray(snap.release_list, dtype=np.float64)
+        self.rel = np.asarray(snap.release_list, dtype=np.float64)
+        self.ids = snap.tables["objects"]["stable_id"].to_numpy(dtype=object)
         types = snap.tables["objects"]["type"].to_numpy(dtype=object)
         x = snap.tables["xrefs"]
         x = x[types[x["obj"].to_numpy()] == "gene"]
         self.display = dict(zip(x["db_name"].tolist(), x["db_display_name"].tolist(), strict=True))
+        self.clone_dbs = {db for db in self.display if "clone_based" in db.lower()}
         self.own: dict[int, list[tuple[str, str, str, float, float]]] = defaultdict(list)
         self.accession: dict[tuple[str, str], list[tuple[int, float, float]]] = defaultdict(list)
         self.label: dict[tuple[str, str], list[tuple[int, str, float, float]]] = defaultdict(list)
+        self.holders: dict[tuple[str, str], list[tuple[int, float, float]]] = defaultdict(list)
         cols = [x[c].tolist() for c in ("obj", "db_name", "accession", "label")]
-        firsts, lasts = rel[x["first"].to_numpy()].tolist(), rel[x["last"].to_numpy()].tolist()
+        firsts, lasts = self.rel[x["first"].to_numpy()].tolist(), self.rel[x["last"].to_numpy()].tolist()
         for obj, db, acc, lab, f, la in zip(*cols, firsts, lasts, strict=True):
             self.own[obj].append((db, acc, lab, f, la))
             if acc != lab:
                 self.accession[(db, acc)].append((obj, f, la))
+                self.holders[(db, acc)].append((obj, f, la))
             self.label[(db, lab)].append((obj, acc, f, la))
+            self.holders[(db, lab)].append((obj, f, la))
         self.synonym: dict[tuple[str, str], list[tuple[int, float, float]]] = defaultdict(list)
         s = snap.tables["synonyms"].merge(x, on=["db_name", "accession", "label"], suffixes=("_syn", ""))
         lo = np.maximum(s["first_syn"].to_numpy(), s["first"].to_numpy())
@@ -62,17 +111,52 @@ class BridgeIndex:
         keep = lo <= hi
         s = s[keep]
         for obj, db, syn, f, la in zip(
-            s["obj"].tolist(), s["db_name"].tolist(), s["synonym"].tolist(), rel[lo[keep]], rel[hi[keep]], strict=True
+            s["obj"].tolist(),
+            s["db_name"].tolist(),
+            s["synonym"].tolist(),
+            self.rel[lo[keep]],
+            self.rel[hi[keep]],
+            strict=True,
         ):
             self.synonym[(db, syn)].append((obj, float(f), float(la)))
+            self.holders[(db, syn)].append((obj, float(f), float(la)))
+        self.lives = _lives(snap, types)
+        self.places, self.by_region = _places(snap, types, self.rel)
 
-    def targets(self, obj: int, kind: str, start: float, end: float) -> Iterator[BridgeTarget]:
-        """Genes (other than ``obj``) holding one of ``obj``'s names of this kind between ``start`` and ``end``.
+    # ------------------------------------------------------------------------------------------ facts
+    def coexisted(self, a: int, b: int) -> bool:
+        """Whether genes ``a`` and ``b`` both existed in some release of the snapshot."""
+        return any(f1 <= l2 and f2 <= l1 for f1, l1 in self.lives.get(a, ()) for f2, l2 in self.lives.get(b, ()))
 
-        ``start`` is the dead end's time and ``end`` the target release. Only names ``obj`` itself held in
-        that window count (not names it acquired later, e.g. through a merge); the target time is the
-        release in the window closest to the dead end.
-        """
+    def place_near(self, obj: int, time: float, assembly: str | None = None) -> _Place | None:
+        """Where ``obj`` lay (on ``assembly``, when given) at the release nearest to ``time`` (None: unknown)."""
+        places = [p for p in self.places.get(obj, ()) if assembly is None or p.assembly == assembly]
+        if not places:
+            return None
+
+        def distance(p: _Place) -> tuple[float, float]:
+            return (0.0 if p.first <= time <= p.last else min(abs(p.first - time), abs(p.last - time)), -p.last)
+
+        return min(places, key=distance)
+
+    def overlap(self, a: int, a_time: float, b: int, b_time: float) -> float | None:
+        """Reciprocal overlap of two genes where they lay near those times, compared on the candidate ``b``'s
+        assembly (else on ``a``'s); None when they have no locations in one assembly (no evidence either way),
+        0 when on other regions or strands."""
+        pb = self.place_near(b, b_time)
+        pa = None if pb is None else self.place_near(a, a_time, pb.assembly)
+        if pa is None:
+            pa = self.place_near(a, a_time)
+            pb = None if pa is None else self.place_near(b, b_time, pa.assembly)
+        if pa is None or pb is None:
+            return None
+        if (pa.region, pa.strand) != (pb.region, pb.strand):
+            return 0.0
+        return float(reciprocal_overlap(np.int64(pa.start), np.int64(pa.end), np.int64(pb.start), np.int64(pb.end)))
+
+    # ------------------------------------------------------------------------------------------ names
+    def names(self, obj: int, kind: str, start: float, end: float) -> BridgeHops:
+        """Name bridges of one kind from gene ``obj`` (dead at ``start``) towards the target release ``end``."""
         lo, hi = min(start, end), max(start, end)
 
         def closest(first: float, last: float) -> float | None:
@@ -81,24 +165,157 @@ class BridgeIndex:
                 return None
             return a if end >= start else b
 
-        names = {(db, acc, lab) for db, acc, lab, f, la in self.own.get(obj, ()) if closest(f, la) is not None}
-        for db, acc, lab in sorted(names):
+        held: dict[tuple[str, str, str], tuple[float, float]] = {}
+        for db, acc, lab, f, la in self.own.get(obj, ()):
+            if closest(f, la) is not None:
+                key = (db, acc, lab)
+                f0, l0 = held.get(key, (f, la))
+                held[key] = (min(f0, f), max(l0, la))
+        targets: list[BridgeTarget] = []
+        refused: list[str] = []
+        for (db, acc, lab), (f_own, l_own) in sorted(held.items()):
             shown = self.display.get(db, db)
             if kind == "accession" and acc != lab:
-                for z, f, la in self.accession.get((db, acc), ()):
-                    t = closest(f, la)
-                    if z != obj and t is not None:
-                        yield BridgeTarget(z, t, f"{shown}/{acc}")
-            elif kind == "label":
-                for z, z_acc, f, la in self.label.get((db, lab), ()):
-                    t = closest(f, la)
-                    no_contradiction = acc == lab or z_acc in (lab, acc)
-                    if z != obj and t is not None and no_contradiction:
-                        yield BridgeTarget(z, t, f"{shown}/{lab}")
+                hops = [
+                    BridgeTarget(z, t, f"{shown}/{acc}")
+                    for z, f, la in self.accession.get((db, acc), ())
+                    if z != obj and (t := closest(f, la)) is not None
+                ]
+                targets += self._flag_places(obj, start, hops)
+                continue
+            if kind == "label":
+                name = lab
+                hops = [
+                    BridgeTarget(z, t, f"{shown}/{lab}")
+                    for z, z_acc, f, la in self.label.get((db, lab), ())
+                    if z != obj and (t := closest(f, la)) is not None and (acc == lab or z_acc in (lab, acc))
+                ]
             elif kind == "synonym":
                 if {z for z, *_ in self.label.get((db, lab), ())} != {obj}:
                     continue  # the label was reused: its previous-symbol links are ambiguous
-                for z, f, la in self.synonym.get((db, lab), ()):
-                    t = closest(f, la)
-                    if z != obj and t is not None:
-                        yield BridgeTarget(z, t, f"{shown}/{lab} (synonym)")
+                name = lab
+                hops = [
+                    BridgeTarget(z, t, f"{shown}/{lab} (synonym)")
+                    for z, f, la in self.synonym.get((db, lab), ())
+                    if z != obj and (t := closest(f, la)) is not None
+                ]
+            else:
+                continue
+            kept, why = self._exclusive(obj, db, name, (min(f_own, end), max(l_own, end)), start, hops)
+            targets += kept
+            refused += why
+        return BridgeHops(_unique(targets), tuple(sorted(set(refused))))
+
+    def _exclusive(
+        self,
+        obj: int,
+        db: str,
+        name: str,
+        window: tuple[float, float],
+        start: float,
+        hops: list[BridgeTarget],
+    ) -> tuple[list[BridgeTarget], list[str]]:
+        """The hops of a label or synonym bridge that survive the rules of the module docstring, and the
+        refusals."""
+        if not hops:
+            return [], []
+        via = hops[0].via
+        candidates = {h.obj for h in hops}
+        others = {
+            z
+            for z, f, la in self.holders.get((db, name), ())
+            if z != obj and z not in candidates and f <= window[1] and la >= window[0]
+        }
+        if others:
+            names = ", ".join(sorted(self.ids[z] for z in others)[:3]) + (", …" if len(others) > 3 else "")
+            return [], [f"{via}: shared with {names}"]
+        kept, refused = [], []
+        for h in hops:
+            overlap = self.overlap(obj, start, h.obj, h.time)
+            if self.coexisted(obj, h.obj):
+                refused.append(f"{via}: {self.ids[h.obj]} coexisted")
+            elif overlap is not None and overlap < COORDINATE_OVERLAP:
+                refused.append(f"{via}: {self.ids[h.obj]} locations differ")
+            elif db in self.clone_dbs and overlap is None:
+                refused.append(f"{via}: {self.ids[h.obj]} clone-based name not corroborated")
+            else:
+                kept.append(h)
+        return kept, refused
+
+    def _flag_places(self, obj: int, start: float, hops: list[BridgeTarget]) -> list[BridgeTarget]:
+        """Accession hops are kept (curated evidence), but a disagreement of locations is written into ``via``."""
+        out = []
+        for h in hops:
+            overlap = self.overlap(obj, start, h.obj, h.time)
+            disagrees = overlap is not None and overlap < COORDINATE_OVERLAP
+            out.append(BridgeTarget(h.obj, h.time, h.via + (" (locations differ)" if disagrees else ""), h.score))
+        return out
+
+    # ------------------------------------------------------------------------------------ coordinates
+    def coordinates(self, obj: int, start: float, end: float) -> BridgeHops:
+        """Coordinate bridges from gene ``obj`` (dead at ``start``) towards the target release ``end``, on every
+        assembly it has a location in (where it lay nearest to ``start`` there)."""
+        lo, hi = min(start, end), max(start, end)
+        targets = []
+        for assembly in sorted({p.assembly for p in self.places.get(obj, ())}):
+            here = self.place_near(obj, start, assembly)
+            region = self.by_region.get((assembly, here.region, here.strand)) if here else None
+            if here is None or region is None:
+                continue
+            z, zs, ze, zf, zl = region
+            overlap = reciprocal_overlap(np.int64(here.start), np.int64(here.end), zs, ze)
+            hit = (overlap >= COORDINATE_OVERLAP) & (z != obj) & (zf <= hi) & (zl >= lo)
+            for i in np.flatnonzero(hit):
+                if self.coexisted(obj, int(z[i])):
+                    continue
+                time = max(zf[i], lo) if end >= start else min(zl[i], hi)
+                where = f"{here.name}:{here.region}:{zs[i]}-{ze[i]}:{'+' if here.strand > 0 else '-'}"
+                targets.append(BridgeTarget(int(z[i]), float(time), f"coordinates/{where}", float(overlap[i])))
+        return BridgeHops(_unique(targets))
+
+
+def _unique(targets: list[BridgeTarget]) -> tuple[BridgeTarget, ...]:
+    return tuple(sorted(set(targets), key=lambda t: (t.obj, t.time, t.via)))
+
+
+def _lives(snap: Snapshot, types: np.ndarray) -> dict[int, list[tuple[int, int]]]:
+    """Per gene, the runs of snapshot positions it existed in."""
+    v = snap.tables["versions"]
+    v = v[types[v["obj"].to_numpy()] == "gene"]
+    out: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for obj, f, la in zip(v["obj"].tolist(), v["first"].tolist(), v["last"].tolist(), strict=True):
+        out[obj].append((f, la))
+    return out
+
+
+def _places(
+    snap: Snapshot, types: np.ndarray, rel: np.ndarray
+) -> tuple[dict[int, list[_Place]], dict[tuple[str, str, int], tuple[np.ndarray, ...]]]:
+    """Gene locations per gene, and per (assembly, seq_region, strand) as arrays (obj, start, end, first, last)."""
+    loc = snap.tables["locations"]
+    loc = loc[types[loc["obj"].to_numpy()] == "gene"]
+    assembly = loc["assembly"].map(assembly_key).to_numpy(dtype=object)
+    names = loc["assembly"].to_numpy(dtype=object)
+    first, last = rel[loc["first"].to_numpy()], rel[loc["last"].to_numpy()]
+    places: dict[int, list[_Place]] = defaultdict(list)
+    cols = (loc[c].tolist() for c in ("obj", "seq_region", "strand", "start", "end"))
+    rows = zip(zip(*cols, strict=True), assembly, names, first, last, strict=True)
+    for (obj, region, strand, s, e), a, name, f, la in rows:
+        places[obj].append(_Place(a, name, region, int(strand), int(s), int(e), float(f), float(la)))
+    frame = pd.DataFrame(
+        {
+            "assembly": assembly,
+            "region": loc["seq_region"].to_numpy(dtype=object),
+            "strand": loc["strand"].to_numpy(dtype=np.int64),
+            "obj": loc["obj"].to_numpy(dtype=np.int64),
+            "start": loc["start"].to_numpy(dtype=np.int64),
+            "end": loc["end"].to_numpy(dtype=np.int64),
+            "first": first,
+            "last": last,
+        }
+    )
+    by_region = {
+        key: tuple(g[c].to_numpy() for c in ("obj", "start", "end", "first", "last"))
+        for key, g in frame.groupby(["assembly", "region", "strand"], sort=True)
+    }
+    return places, by_region

@@ -45,9 +45,9 @@ class State:
 
 
 class HistoryWalker:
-    """Walks ID-changing history events towards ``target`` (a release number of the snapshot)."""
+    """Walks ID-changing history events towards ``target`` (a release of the snapshot, as a time in history)."""
 
-    def __init__(self, snap: Snapshot, target: int, alive: np.ndarray) -> None:
+    def __init__(self, snap: Snapshot, target: float, alive: np.ndarray) -> None:
         self.target = float(target)
         self.alive = alive
         e = snap.tables["events"]

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 INDEX_FORMAT_VERSION = 2
-INDEX_CODE_VERSION = f"resolution-index-{INDEX_FORMAT_VERSION}.1"
+INDEX_CODE_VERSION = f"resolution-index-{INDEX_FORMAT_VERSION}.2"
 """Changes whenever the index built for the same snapshot and target would differ (part of its version id)."""
 
 
@@ -109,6 +109,9 @@ class ResolutionIndex:
             "strategy": t.strategy,
             "target_field": t.target_field,
             "source_databases": list(t.source_databases) if t.source_databases else None,
+            "keep_non_primary": t.keep_non_primary,
+            "to_assembly": t.to_assembly,
+            "from_assembly": t.from_assembly,
             "rows": {"exact": len(exact), "lower": len(lower) + len(aliases[0]), "answers": len(exact) + len(lower)},
             "categories": {k: int(v) for k, v in exact["category"].value_counts().sort_index().items()},
         }
@@ -122,7 +125,15 @@ class ResolutionIndex:
         m = self.manifest
         sources = tuple(m["source_databases"]) if m.get("source_databases") else None
         return ConversionTarget(
-            m["to_release"], m["final_database"], m["from_release"], m["strategy"], m["target_field"], sources
+            m["to_release"],
+            m["final_database"],
+            m["from_release"],
+            m["strategy"],
+            m["target_field"],
+            sources,
+            bool(m.get("keep_non_primary", False)),
+            m.get("to_assembly"),
+            m.get("from_assembly"),
         )
 
     @cached_property

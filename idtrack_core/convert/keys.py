@@ -3,11 +3,12 @@
 For the name rows of some keys (a :class:`~idtrack_core.convert.names.NameTable`, sorted by key):
 
 1. each key's starting nodes (:func:`select_starts`): external names count at the release nearest to the anchor
-   (``from_release``, else the target) at which they hold; among the links nearest the anchor the best tier wins
-   (Ensembl ID, then primary name, then synonym), then the later release. Ensembl IDs are anchored at
-   ``from_release`` when they existed then, else over their whole life;
+   (where ``from_release`` stands in history, else where the target does) at which they hold; among the links
+   nearest the anchor the best tier wins (Ensembl ID, then primary name, then synonym), then the later release.
+   Ensembl IDs are anchored at ``from_release`` when they existed then, else over their whole life;
 2. the answer of every distinct start (object, time span), computed once (:meth:`Resolver.start_answers`);
-3. per key: the answer of its single start, or the union of its starts' answers (:func:`merge_answers`);
+3. per key: the answer of its single start, or the union of its starts' answers (:func:`merge_answers`) — of those
+   reaching a primary-assembly gene when some do (:meth:`Resolver.prefer_primary`);
 4. per key: ``matched_node``, the distinct nodes of its starts joined by ``;`` in row order.
 
 Every step is vectorized over all keys; only keys with several starts or nodes (a few percent) are merged one by
@@ -28,22 +29,24 @@ from idtrack_core.convert.starts import StartAnswers, StringPool, joined_per_key
 
 if TYPE_CHECKING:
     from idtrack_core.convert.resolve import Resolver
-    from idtrack_core.convert.target import ConversionTarget
 
 _OUTPUT = ["category", "target_ids", "ensembl_genes", "reason", "fallback", "tier", "matched_node"]
 _OUTPUT += ["path_length", "min_score", "bridge", "bridge_via"]
 
 
-def select_starts(rows: pd.DataFrame, target: ConversionTarget) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each key's starting rows (step 1 of the module docstring).
+def select_starts(
+    rows: pd.DataFrame, from_time: float | None, target_time: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each key's starting rows (step 1 of the module docstring); ``from_time`` and ``target_time`` are where
+    ``from_release`` (None: not given) and the target stand in history.
 
     Returns the positions of the chosen rows (in order) and their anchor times ``lo``, ``hi``.
     """
     first, last = rows["first"].to_numpy(), rows["last"].to_numpy()
     tier = rows["tier"].to_numpy()
     ensembl = tier == TIER_ENSEMBL
-    frm = target.from_release
-    anchor = float(frm if frm is not None else target.to_release)
+    frm = from_time
+    anchor = float(frm if frm is not None else target_time)
     clamped = np.clip(anchor, first, last)
     lo = np.where(ensembl, first, clamped)
     hi = np.where(ensembl, last, clamped)
@@ -72,7 +75,7 @@ def key_answers(resolver: Resolver, rows: pd.DataFrame) -> pd.DataFrame:
     columns (strings Arrow-backed, ``path_length`` Int64, ``min_score`` Float64; see module docstring)."""
     if rows.empty:
         return _empty_answers()
-    chosen, lo, hi = select_starts(rows, resolver.target)
+    chosen, lo, hi = select_starts(rows, resolver.from_time, resolver.target_time)
     kid = rows["kid"].to_numpy()[chosen]
     obj = rows["obj"].to_numpy(dtype=np.int64)[chosen]
     start, u_obj, u_lo, u_hi = _distinct_starts(obj, lo, hi)
@@ -82,7 +85,7 @@ def key_answers(resolver: Resolver, rows: pd.DataFrame) -> pd.DataFrame:
     heads = _group_starts(kid)  # the first chosen row of each key
     per_key = _per_key_starts(kid, start, heads)
     columns = _single_start_columns(answers, per_key)
-    _merge_several_starts(answers, pools, kid, start, heads, per_key, columns)
+    _merge_several_starts(resolver, answers, kid, start, heads, per_key, columns)
     n_targets = _target_counts(pools["target_ids"])[columns["target_ids"]]
     out = {
         "category": pa.array(np.where(n_targets == 0, "1:0", np.where(n_targets == 1, "1:1", "1:n"))),
@@ -179,18 +182,21 @@ def _single_start_columns(answers: StartAnswers, per_key: np.ndarray) -> dict[st
 
 
 def _merge_several_starts(
+    resolver: Resolver,
     answers: StartAnswers,
-    pools: dict[str, StringPool],
     kid: np.ndarray,
     start: np.ndarray,
     heads: np.ndarray,
     per_key: np.ndarray,
     columns: dict[str, np.ndarray],
 ) -> None:
-    """Fill the columns of keys with several distinct starts with the union of their answers."""
+    """Fill the columns of keys with several distinct starts with the union of their answers (those reaching a
+    primary-assembly gene, when some do)."""
+    pools = resolver.strings
     ends = np.r_[heads[1:], len(kid)]
     for k in np.flatnonzero(per_key < 0):
-        merged = merge_answers([answers.answer(int(s), pools) for s in sorted(set(start[heads[k] : ends[k]]))])
+        several = [answers.answer(int(s), pools) for s in sorted(set(start[heads[k] : ends[k]]))]
+        merged = merge_answers(resolver.prefer_primary(several))
         columns["ensembl_genes"][k] = pools["ensembl_genes"].code(";".join(merged.ensembl_genes))
         columns["target_ids"][k] = pools["target_ids"].code(";".join(merged.target_ids))
         columns["fallback"][k] = merged.fallback

@@ -55,7 +55,10 @@ class NameTable:
             names = _strings(x[col])
             external.append(_links(names, TIER_EXTERNAL, xspan, db, pc.binary_join_element_wise(db, names, "/")))
         table = pa.concat_tables([base, versioned, *external, _synonym_links(snap, rel)])
-        return cls(_keyed(table.filter(pc.greater(pc.utf8_length(table["key"]), 0)), distinct=True))
+        table = table.filter(pc.greater(pc.utf8_length(table["key"]), 0))
+        if len(set(snap.assembly_list)) > 1:
+            table = _with_assemblies(table, snap)
+        return cls(_keyed(table, distinct=True))
 
     def restricted_to(self, sources: list[str] | None) -> NameTable:
         """Only names from these databases (display names; ``ensembl`` for Ensembl IDs)."""
@@ -82,6 +85,14 @@ def _strings(column: pd.Series) -> pa.Array:
     if array is None:
         array = pa.array(column.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+def _with_assemblies(table: pa.Table, snap: Snapshot) -> pa.Table:
+    """Nodes followed by `` @`` and the assemblies their object is known in (:func:`object_assemblies`): in a
+    snapshot combining assemblies the evidence says which."""
+    label = object_assemblies(snap).reindex(table["obj"].to_numpy()).fillna("?").to_numpy(dtype=object)
+    node = pc.binary_join_element_wise(table["node"].combine_chunks(), pa.array(label, type=pa.string()), " @")
+    return table.set_column(table.column_names.index("node"), "node", node)
 
 
 def _ensembl_node(types: pa.Array, names: pa.Array) -> pa.Array:
@@ -149,6 +160,17 @@ def _keyed(table: pa.Table, distinct: bool) -> pd.DataFrame:
 def plain(values: pa.ChunkedArray) -> pa.ChunkedArray:
     """``string`` values (large strings cast down), as pandas' Arrow-backed strings hold them."""
     return values if values.type == pa.string() else values.cast(pa.string())
+
+
+def object_assemblies(snap: Snapshot) -> pd.Series:
+    """Per object, the assemblies (names, e.g. ``GRCh37``) of the extracts it exists in, ``+``-joined, older first."""
+    v = snap.tables["versions"]
+    assemblies = snap.tables["releases"]["assembly_name"].to_numpy(dtype=object)
+    order = {a: i for i, a in enumerate(dict.fromkeys(assemblies.tolist()))}
+    seen: dict[int, set[str]] = {}
+    for obj, first, last in zip(v["obj"].tolist(), v["first"].tolist(), v["last"].tolist(), strict=True):
+        seen.setdefault(obj, set()).update(assemblies[first : last + 1].tolist())
+    return pd.Series({obj: "+".join(sorted(a, key=order.__getitem__)) for obj, a in seen.items()}, dtype=object)
 
 
 def object_spans(snap: Snapshot) -> pd.DataFrame:

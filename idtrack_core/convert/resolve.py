@@ -8,14 +8,14 @@ resolution index) costs one history walk per starting node, not per name.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from idtrack_core.convert.answers import candidate_keys, lookup
-from idtrack_core.convert.bridge import BRIDGE_KINDS, BridgeIndex
+from idtrack_core.convert.bridge import BRIDGE_KINDS, BridgeHops, BridgeIndex
 from idtrack_core.convert.history import Candidate, HistoryWalker, State, best_candidates
 from idtrack_core.convert.keys import key_answers
 from idtrack_core.convert.names import NameTable
@@ -23,6 +23,44 @@ from idtrack_core.convert.starts import Answer, StartAnswers, StringPool, joined
 from idtrack_core.convert.target import ENSEMBL_DATABASES, ConversionTarget
 from idtrack_core.graph.intervals import holds_at
 from idtrack_core.graph.model import Snapshot
+
+
+@dataclass(frozen=True)
+class Bridged:
+    """What the bridges of one walk found: candidates, the ``bridge`` kind and ``via`` (the evidence).
+
+    ``bridge`` is a name kind (``accession``, ``label``, ``synonym``), ``coordinates``, ``<kind>+coordinates``
+    (both kinds of evidence found the same genes), ``<kind>|coordinates`` (they disagree: every candidate of
+    both is kept, ``disagree``), ``refused`` (no bridge taken; ``via`` lists the refused ones with their
+    reasons) or None.
+    """
+
+    found: dict[int, Candidate]
+    bridge: str | None = None
+    via: str | None = None
+    disagree: bool = False
+
+    @classmethod
+    def combine(
+        cls,
+        names: tuple[dict[int, Candidate], set[str]],
+        kind: str | None,
+        places: tuple[dict[int, Candidate], set[str]],
+        refused: set[str],
+    ) -> Bridged:
+        (by_name, name_vias), (by_place, place_vias) = names, places
+        vias = ";".join(sorted(name_vias | place_vias))
+        if by_name and by_place:
+            agree = set(by_name) == set(by_place)
+            found = {**by_place, **by_name}
+            if agree:
+                found = {o: max(by_name[o], by_place[o], key=lambda c: c.rank) for o in by_name}
+            return cls(found, f"{kind}{'+' if agree else '|'}coordinates", vias, disagree=not agree)
+        if by_name or by_place:
+            return cls(by_name or by_place, kind if by_name else "coordinates", vias)
+        if refused:
+            return cls({}, "refused", ";".join(sorted(refused)))
+        return cls({})
 
 
 class Resolver:
@@ -39,7 +77,9 @@ class Resolver:
         self.target = target.validated(snap)
         names = names or NameTable.from_snapshot(snap)
         self.names = names.restricted_to(list(self.target.source_databases or ()))
-        self.pos = snap.position(self.target.to_release)
+        self.pos = snap.position(self.target.to_release, self.target.to_assembly)
+        self.target_time = snap.history_time(self.pos)
+        self.from_time = self._from_time()
         objs = snap.tables["objects"]
         self.ids = objs["stable_id"].to_numpy(dtype=object)
         self.types = objs["type"].to_numpy(dtype=object)
@@ -65,10 +105,24 @@ class Resolver:
             "bridge": StringPool(),
             "bridge_via": StringPool(),
         }
-        self.walker = HistoryWalker(snap, self.target.to_release, self.alive)
+        self.non_primary_genes = (
+            frozenset() if self.target.keep_non_primary else non_primary_genes(snap, self.pos, self.ids, self.types)
+        )
+        self.walker = HistoryWalker(snap, self.target_time, self.alive)
         self._bridges = bridges  # built on first need when not given
         self._lowercase: NameTable | None = None
         self._start_memo: dict[tuple[int, float, float], Answer] = {}
+
+    def _from_time(self) -> float | None:
+        """Where ``from_release`` (of ``from_assembly``) stands in history: an extract's history release when the
+        snapshot has that release, else the number itself."""
+        frm = self.target.from_release
+        if frm is None:
+            return None
+        try:
+            return self.snap.history_time(self.snap.position(frm, self.target.from_assembly))
+        except ValueError:
+            return float(frm)
 
     # ------------------------------------------------------------------ final hop
     def _final_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -169,17 +223,21 @@ class Resolver:
             )
             self._start_memo[key] = answer
             return answer
-        if not found or self.target.strategy == "all":
-            bridged, bridge, via = self._bridge([s for s in visited if not self.alive[s.obj]])
-            found = {**bridged, **found}
-        cands = (
-            best_candidates(found) if self.target.strategy == "best" else sorted(found.values(), key=lambda c: c.obj)
-        )
+        keep_all = self.target.strategy == "all"
+        if not found or keep_all:
+            bridged = self._bridge([s for s in visited if not self.alive[s.obj]])
+            found = {**bridged.found, **found}
+            bridge, via = bridged.bridge, bridged.via
+            keep_all |= bridged.disagree  # disagreeing evidence: every candidate is reported, none picked
+        cands = sorted(found.values(), key=lambda c: c.obj) if keep_all else best_candidates(found)
         answer = self._answer(cands, bridge, via)
         self._start_memo[key] = answer
         return answer
 
     def _answer(self, cands: list[Candidate], bridge: str | None, via: str | None) -> Answer:
+        if self.non_primary_genes:
+            primary = [c for c in cands if self.final_genes[c.obj] not in self.non_primary_genes]
+            cands = primary or cands
         genes: set[str] = set()
         targets: set[str] = set()
         fallback = False
@@ -199,26 +257,45 @@ class Resolver:
             bridge_via=via,
         )
 
-    def _bridge(self, dead_ends: list[State]) -> tuple[dict[int, Candidate], str | None, str | None]:
-        """External-name bridges from the dead ends of a walk, strongest kind first (see ``bridge``).
+    def _bridge(self, dead_ends: list[State]) -> Bridged:
+        """Bridges from the dead ends of a walk: the strongest kind of name bridge that finds something, and the
+        coordinate bridge, combined (see :class:`Bridged`).
 
         ``strategy="best"`` bridges only when history reached nothing alive; ``"all"`` also bridges the
         dead-end branches of a walk that did."""
         if self._bridges is None:
             self._bridges = BridgeIndex(self.snap)
+        bridges, target = self._bridges, self.walker.target
         starts = {(s.obj, s.time, s.forward): s for s in dead_ends if self.types[s.obj] == "gene"}
+        refused: set[str] = set()
+        names: tuple[dict[int, Candidate], set[str]] = ({}, set())
+        kind = None
         for kind in BRIDGE_KINDS:
-            found: dict[int, Candidate] = {}
-            vias: set[str] = set()
-            for (obj, time, forward), state in sorted(starts.items()):
-                for hop in self._bridges.targets(obj, kind, time, self.walker.target):
-                    before = dict(found)
-                    self.walker.search(State(hop.obj, hop.time, state.score, state.steps + 1, forward), found)
-                    if found != before:
-                        vias.add(hop.via)
-            if found:
-                return found, kind, ";".join(sorted(vias))
-        return {}, None, None
+            names = self._hops(starts, lambda obj, time, k=kind: bridges.names(obj, k, time, target), refused)
+            if names[0]:
+                break
+        places = self._hops(starts, lambda obj, time: bridges.coordinates(obj, time, target), refused)
+        return Bridged.combine(names, kind, places, refused)
+
+    def _hops(
+        self,
+        starts: dict[tuple[int, float, bool], State],
+        hops_of: Callable[[int, float], BridgeHops],
+        refused: set[str],
+    ) -> tuple[dict[int, Candidate], set[str]]:
+        """Continue the walk from every bridge target of every dead end; the candidates and the bridges used."""
+        found: dict[int, Candidate] = {}
+        vias: set[str] = set()
+        for (obj, time, forward), state in sorted(starts.items()):
+            hops = hops_of(obj, time)
+            refused.update(hops.refused)
+            for hop in hops.targets:
+                before = dict(found)
+                score = min(state.score, hop.score)
+                self.walker.search(State(hop.obj, hop.time, score, state.steps + 1, forward), found)
+                if found != before:
+                    vias.add(hop.via)
+        return found, vias
 
     # ------------------------------------------------------------------ names
     def start_answers(self, obj: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> StartAnswers:
@@ -259,6 +336,13 @@ class Resolver:
         """Answers (one row per key, indexed by key, with ``ANSWER_COLUMNS``) for name rows sorted by ``kid``."""
         return key_answers(self, rows)
 
+    def prefer_primary(self, answers: list[Answer]) -> list[Answer]:
+        """The answers that reach a primary-assembly gene, when some do (else all of them)."""
+        if not self.non_primary_genes:
+            return answers
+        primary = [a for a in answers if any(g not in self.non_primary_genes for g in a.ensembl_genes)]
+        return primary or answers
+
     def resolve(self, queries: Iterable[str]) -> pd.DataFrame:
         """Convert ``queries`` (any names) one row each, in input order; unknown names are 1:0.
 
@@ -276,6 +360,20 @@ class Resolver:
         if self._lowercase is None:
             self._lowercase = self.names.lowercased()
         return self._lowercase
+
+
+def non_primary_genes(snap: Snapshot, pos: int, ids: np.ndarray, types: np.ndarray) -> frozenset[str]:
+    """Stable IDs of the genes on patches, haplotypes, LRGs or other non-reference regions, by the region class of
+    their location nearest before (else after) release position ``pos``."""
+    loc = snap.tables["locations"]
+    loc = loc[(types[loc["obj"].to_numpy()] == "gene") & loc["region_class"].notna().to_numpy()]
+    if loc.empty:
+        return frozenset()
+    after = (loc["first"] > pos).to_numpy()
+    order = loc.assign(_after=after, _d=np.where(after, loc["first"] - pos, pos - loc["last"]))
+    nearest = order.sort_values(["obj", "_after", "_d"], kind="stable").drop_duplicates("obj")
+    flagged = nearest.loc[nearest["region_class"] != "primary", "obj"].to_numpy()
+    return frozenset(ids[flagged].tolist())
 
 
 __all__ = ["Answer", "ConversionTarget", "Resolver"]

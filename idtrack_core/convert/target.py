@@ -35,6 +35,13 @@ class ConversionTarget:
     strategy: Strategy = "best"
     target_field: TargetField = "label"
     source_databases: tuple[str, ...] | None = None
+    keep_non_primary: bool = False
+    """Keep genes on patches, haplotypes, LRGs and other non-reference regions beside primary-assembly genes
+    (by default a non-primary gene is an answer only where no primary gene answers)."""
+    to_assembly: str | None = None
+    """The target's assembly in a snapshot combining several (default: its primary assembly)."""
+    from_assembly: str | None = None
+    """The assembly ``from_release`` refers to in a snapshot combining several (default: its primary)."""
 
     def resolved(self, releases: Sequence[int]) -> ConversionTarget:
         """This target with ``to_release`` a release of ``releases`` (``"latest"`` → the newest one).
@@ -87,4 +94,10 @@ class ConversionTarget:
             else "+".join(re.sub(r"[^A-Za-z0-9]+", "_", s) for s in self.source_databases)
         )
         frm = "any" if self.from_release is None else str(self.from_release)
-        return f"to{self.to_release}_{db}_from{frm}_{self.strategy}_{self.target_field}_{src}"
+        keep = "_keepnonprimary" if self.keep_non_primary else ""
+        assemblies = "".join(
+            f"_{side}{re.sub(r'[^A-Za-z0-9]+', '_', a)}"
+            for side, a in (("toasm", self.to_assembly), ("fromasm", self.from_assembly))
+            if a
+        )
+        return f"to{self.to_release}_{db}_from{frm}_{self.strategy}_{self.target_field}_{src}{keep}{assemblies}"

@@ -6,7 +6,10 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from idtrack_core.errors import InvalidNameError
+
 _SPECIES_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_ANY_CORE_DB = re.compile(r"^(?P<species>[a-z][a-z0-9_]*?)_core_(?P<release>\d+)_(?P<assembly>[A-Za-z0-9]+)$")
 
 
 @dataclass(frozen=True, order=True)
@@ -40,10 +43,19 @@ class RowFilter:
 
 
 def validate_species(species: str) -> str:
-    """Return the species production name (``homo_sapiens``) or raise ValueError."""
+    """Return the species production name (``homo_sapiens``).
+
+    Raises
+    ------
+    InvalidNameError
+        (a ``ValueError``) The name holds anything but letters, digits, spaces and ``_``.
+    """
     s = species.strip().lower().replace(" ", "_")
     if not _SPECIES_RE.match(s):
-        raise ValueError(f"invalid species name {species!r}: expected a production name such as 'homo_sapiens'")
+        raise InvalidNameError(
+            f"invalid species name {species!r}: expected a production name such as 'homo_sapiens' "
+            "(lower-case letters, digits and _)"
+        )
     return s
 
 
@@ -68,8 +80,24 @@ def parse_core_db_name(name: str, species: str) -> tuple[int, str] | None:
     return int(m.group("release")), m.group("assembly")
 
 
+def parse_any_core_db_name(name: str) -> tuple[str, int, str] | None:
+    """``homo_sapiens_core_114_38`` → ``("homo_sapiens", 114, "38")``; None if it is not a core database name."""
+    m = _ANY_CORE_DB.match(name)
+    if not m:
+        return None
+    return m.group("species"), int(m.group("release")), m.group("assembly")
+
+
 def assembly_matches(db_assembly: str, wanted: str | None) -> bool:
     """Whether a database's assembly (``38`` or ``GRCh38``) is the wanted one (``None`` = any)."""
     if wanted is None:
         return True
     return db_assembly.lower() == wanted.strip().lower() or assembly_suffix(db_assembly) == assembly_suffix(wanted)
+
+
+def newest_per_species(dbs: list[CoreDatabase]) -> list[CoreDatabase]:
+    """The newest core database of each species, sorted by species."""
+    newest: dict[str, CoreDatabase] = {}
+    for db in sorted(dbs):
+        newest[db.species] = db
+    return [newest[s] for s in sorted(newest)]

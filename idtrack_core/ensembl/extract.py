@@ -1,20 +1,30 @@
 """Release extracts: one (species, assembly, release) of Ensembl normalized to small Parquet tables.
 
-Tables (DESIGN §3): ``genes``, ``transcripts``, ``translations`` (stable id, version, parent), ``xrefs``,
-``synonyms``, ``history`` (``stable_id_event`` joined with ``mapping_session``), plus ``manifest.json``.
+Tables (DESIGN §3): ``genes``, ``transcripts`` (with their location: ``seq_region``, start, end, strand and the
+``region_class`` of :mod:`.regions`), ``translations`` (stable id, version, parent), ``xrefs``, ``synonyms``,
+``history`` (``stable_id_event`` joined with ``mapping_session``), ``sessions`` (``mapping_session``: releases,
+database names, assemblies, creation dates), ``gene_archive`` and ``peptide_archive`` (Ensembl's archive of the
+structure of old gene versions), plus ``manifest.json``.
 
 History: every Ensembl core database carries the cumulative ``stable_id_event`` of its species, so reading it
 in full for every release makes a run of releases quadratic. ``extract_release(..., history="new")`` reads only the
-mapping sessions that the previous database at the source (same species and assembly) lacks; the manifest's
-``history`` entry says which (``{"scope": "all"}`` or ``{"scope": "new", "since": {"release", "database"}}``), and
+mapping sessions that the previous database at the source (same species and assembly) lacks: the ``stable_id_event``
+and ``gene_archive`` rows of those sessions and the ``peptide_archive`` rows they refer to (both archives are
+cumulative too), while ``sessions`` always lists every session (a small table). The manifest's ``history`` entry says
+which (``{"scope": "all"}`` or ``{"scope": "new", "since": {"release", "database"}}``), and
 a snapshot built from a chain of such extracts holds the same history as one built from complete extracts
 (:func:`idtrack_core.graph.build_snapshot` checks that the chain is unbroken). ``history="all"`` (the default)
 gives an extract that is complete on its own.
 
 Normalization rules for real-world quirks: stable ids that are NULL, empty or ``0`` are NULL; versions
 that are NULL or ``0`` are NULL; exact duplicate rows are dropped; pre-65 ``{object}_stable_id`` tables are
-joined in; tables absent from old or trimmed databases (translation, external_synonym) give empty tables
-and are listed in the manifest.
+joined in; tables absent from old or trimmed databases (translation, external_synonym, the region and archive
+tables) give empty tables and are listed in the manifest (``absent_source_tables``; ``archive`` says whether
+the gene and peptide archives were there); text that is not valid UTF-8 is read as Latin-1 and counted per table
+in the manifest (``non_utf8_values``).
+
+A database missing what every core database has is refused (:func:`check_required_rows`): no gene, or
+cross-references without their links (or links without cross-references).
 """
 
 from __future__ import annotations
@@ -30,15 +40,18 @@ import pyarrow.compute as pc
 
 from idtrack_core import __version__, storage
 from idtrack_core.ensembl.databases import CoreDatabase, RowFilter
+from idtrack_core.ensembl.regions import SOURCE_COLUMNS, SeqRegions, classify_regions, locate
 from idtrack_core.ensembl.sources import EnsemblSource, find_database, previous_database
-from idtrack_core.errors import MissingTableError
+from idtrack_core.errors import EmptyTableError, MissingTableError
 
 log = logging.getLogger(__name__)
 
-EXTRACT_FORMAT_VERSION = 1
-EXTRACT_CODE_VERSION = f"extract-{EXTRACT_FORMAT_VERSION}.2"
+EXTRACT_FORMAT_VERSION = 2
+EXTRACT_CODE_VERSION = f"extract-{EXTRACT_FORMAT_VERSION}.3"
 """Changes whenever the extract of the same source database would differ (part of its version id)."""
-_OPTIONAL_SOURCE_TABLES = {"translation", "external_synonym", "meta"}
+_REGION_TABLES = ("seq_region", "coord_system", "assembly_exception", "seq_region_attrib", "attrib_type")
+_ARCHIVE_TABLES = ("gene_archive", "peptide_archive")
+_OPTIONAL_SOURCE_TABLES = {"translation", "external_synonym", "meta", *_REGION_TABLES, *_ARCHIVE_TABLES}
 _OBJECT_TYPES = {"Gene": "gene", "Transcript": "transcript", "Translation": "translation"}
 HistoryScope = Literal["all", "new"]
 
@@ -68,7 +81,16 @@ class _Reader:
     def __init__(self, source: EnsemblSource, db: CoreDatabase) -> None:
         self.source, self.db = source, db
         self.source_rows: dict[str, int] = {}
+        self.non_utf8: dict[str, int] = {}
         self.absent: list[str] = []
+        self.regions_classified_by: str | None = None
+
+    def optional(self, table: str, columns: list[str]) -> pd.DataFrame | None:
+        """The table, or None (recorded as absent) when the database does not have it."""
+        if self.columns_of(table) is None:
+            self.absent.append(table)
+            return None
+        return self.read(table, columns)
 
     def columns_of(self, table: str) -> list[str] | None:
         schema = self.source.table_schema(self.db, table)
@@ -88,6 +110,9 @@ class _Reader:
             if c not in df.columns:
                 df[c] = pd.Series(pd.NA, index=df.index, dtype="string")
         self.source_rows[table] = len(df)
+        if df.attrs.get("non_utf8_values"):
+            self.non_utf8[table] = int(df.attrs["non_utf8_values"])
+            log.warning("%s.%s: %d values not valid UTF-8, read as Latin-1", self.db.name, table, self.non_utf8[table])
         log.info("%s.%s: %d rows in %.2fs", self.db.name, table, len(df), time.perf_counter() - started)
         return df[columns]
 
@@ -143,8 +168,9 @@ def normalize_database(
     With ``since`` (an earlier database of the species) the history holds only the mapping sessions ``since``
     lacks."""
     r = _Reader(source, db)
-    genes = _objects(r, "gene", ["biotype"])
-    transcripts = _objects(r, "transcript", ["gene_id", "biotype"])
+    regions = _seq_regions(r)
+    genes = locate(_objects(r, "gene", ["biotype", *SOURCE_COLUMNS]), regions)
+    transcripts = locate(_objects(r, "transcript", ["gene_id", "biotype", *SOURCE_COLUMNS]), regions)
     translations = _objects(r, "translation", ["transcript_id"])
     ids = {
         "gene": genes.set_index("gene_id")["stable_id"],
@@ -161,8 +187,45 @@ def normalize_database(
         "xrefs": _xrefs(r, ids),
     }
     tables["synonyms"] = _synonyms(r, tables["xrefs"])
-    tables["history"] = _history(r, None if since is None else _session_ids(source, since))
+    known = None if since is None else _session_ids(source, since)
+    rows = RowFilter.of("mapping_session_id", known, exclude=True) if known else None
+    tables["history"], tables["sessions"] = _history(r, rows)
+    tables["gene_archive"], tables["peptide_archive"] = _archive(r, rows)
+    r.regions_classified_by = regions.classified_by
     return tables, r
+
+
+def _seq_regions(r: _Reader) -> SeqRegions:
+    columns = {
+        "seq_region": ["seq_region_id", "name", "coord_system_id"],
+        "coord_system": ["coord_system_id", "name"],
+        "assembly_exception": ["seq_region_id", "exc_type"],
+        "seq_region_attrib": ["seq_region_id", "attrib_type_id"],
+        "attrib_type": ["attrib_type_id", "code"],
+    }
+    return classify_regions(*(r.optional(t, columns[t]) for t in _REGION_TABLES))
+
+
+def _archive(r: _Reader, sessions: RowFilter | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``gene_archive`` and ``peptide_archive`` (empty when the database has none).
+
+    With ``sessions`` (the mapping sessions to read) ``gene_archive`` holds the rows of those sessions and
+    ``peptide_archive`` the peptides they refer to: like ``stable_id_event``, both archives are cumulative."""
+    sides = ("gene", "transcript", "translation")
+    columns = [c for s in sides for c in (f"{s}_stable_id", f"{s}_version")]
+    genes = r.read("gene_archive", [*columns, "peptide_archive_id", "mapping_session_id"], sessions)
+    for side in sides:
+        genes[f"{side}_stable_id"] = _clean_ids(genes[f"{side}_stable_id"])
+        genes[f"{side}_version"] = _clean_versions(genes[f"{side}_version"]).where(genes[f"{side}_stable_id"].notna())
+    genes = genes[genes["gene_stable_id"].notna()]
+    peptide = pd.to_numeric(genes["peptide_archive_id"]).astype("Int64")
+    genes["peptide_archive_id"] = peptide.mask(peptide <= 0)  # 0: no peptide
+    referenced = None if sessions is None else RowFilter.of("peptide_archive_id", genes["peptide_archive_id"].dropna())
+    peptides = r.read("peptide_archive", ["peptide_archive_id", "md5_checksum", "peptide_seq"], referenced)
+    return (
+        _table("gene_archive", genes, ["gene_stable_id", "gene_version", "mapping_session_id"]),
+        _table("peptide_archive", peptides, ["peptide_archive_id"]),
+    )
 
 
 def _xrefs(r: _Reader, objects: dict[str, pd.Series]) -> pd.DataFrame:
@@ -201,9 +264,9 @@ def _session_ids(source: EnsemblSource, db: CoreDatabase) -> set[int]:
     return {int(i) for i in ids.dropna()}
 
 
-def _history(r: _Reader, known_sessions: set[int] | None) -> pd.DataFrame:
-    """``stable_id_event`` joined with ``mapping_session``; without the sessions in ``known_sessions``."""
-    rows = RowFilter.of("mapping_session_id", known_sessions, exclude=True) if known_sessions else None
+def _history(r: _Reader, rows: RowFilter | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``stable_id_event`` (the sessions ``rows`` selects, or all) joined with ``mapping_session``, and
+    ``mapping_session`` itself — always every session: it is small, and says where a frozen gene set stands."""
     events = r.read(
         "stable_id_event",
         [
@@ -217,14 +280,16 @@ def _history(r: _Reader, known_sessions: set[int] | None) -> pd.DataFrame:
         ],
         rows,
     )
-    sessions = r.read("mapping_session", ["mapping_session_id", "old_release", "new_release"], rows)
+    sessions = r.read("mapping_session", _SESSION_COLUMNS)
     sessions = sessions.drop_duplicates("mapping_session_id")
+    for c in _SESSION_COLUMNS[1:]:
+        sessions[c] = sessions[c].astype("string").str.strip()
     for side in ("old", "new"):
         events[f"{side}_stable_id"] = _clean_ids(events[f"{side}_stable_id"])
         events[f"{side}_version"] = _clean_versions(events[f"{side}_version"])
-        sessions[f"{side}_release"] = sessions[f"{side}_release"].astype("string").str.strip()
     events = events[events["old_stable_id"].notna() | events["new_stable_id"].notna()]
-    out = events.merge(sessions, on="mapping_session_id", how="left")
+    releases = sessions[["mapping_session_id", "old_release", "new_release"]]
+    out = events.merge(releases, on="mapping_session_id", how="left")
     order = [
         "mapping_session_id",
         "type",
@@ -234,7 +299,19 @@ def _history(r: _Reader, known_sessions: set[int] | None) -> pd.DataFrame:
         "new_version",
         "score",
     ]
-    return _table("history", out, order)
+    return _table("history", out, order), _table("sessions", sessions, ["mapping_session_id"])
+
+
+_SESSION_COLUMNS = [
+    "mapping_session_id",
+    "old_db_name",
+    "new_db_name",
+    "old_release",
+    "new_release",
+    "old_assembly",
+    "new_assembly",
+    "created",
+]
 
 
 def extract_release(
@@ -273,9 +350,10 @@ def extract_release(
     started = time.perf_counter()
     tables, reader = normalize_database(source, db, since)
     where = f"{source.url} {db.name}"
+    check_required_rows(tables, reader.source_rows, where)
     for name, df in tables.items():
         _schemas().validate_extract_table(name, df, where)
-    meta_version = _schema_version(reader)
+    meta = _meta(reader)
     manifest = {
         "format_version": EXTRACT_FORMAT_VERSION,
         "producer": f"idtrack-atlas {__version__}",
@@ -285,9 +363,13 @@ def extract_release(
         "database": db.name,
         "source": source.url,
         "source_fingerprint": source.fingerprint(db),
-        "ensembl_schema_version": meta_version,
+        "ensembl_schema_version": meta.get("schema_version"),
+        "assembly_name": meta.get("assembly.default") or db.assembly,
         "source_rows": dict(sorted(reader.source_rows.items())),
+        "non_utf8_values": dict(sorted(reader.non_utf8.items())),
         "absent_source_tables": sorted(set(reader.absent)),
+        "archive": {t: t not in reader.absent for t in _ARCHIVE_TABLES},
+        "regions_classified_by": reader.regions_classified_by,
         "history": history_scope(since),
         "tables": {},
     }
@@ -307,10 +389,40 @@ def history_of(manifest: dict[str, Any]) -> dict[str, Any]:
     return manifest.get("history") or {"scope": "all"}
 
 
-def _schema_version(reader: _Reader) -> str | None:
-    meta = reader.read("meta", ["meta_key", "meta_value"])
-    values = meta.loc[meta["meta_key"] == "schema_version", "meta_value"].dropna()
-    return str(values.iloc[0]) if len(values) else None
+def _meta(reader: _Reader) -> dict[str, str]:
+    """The first value of the meta keys the manifest reports (``schema_version``, ``assembly.default``)."""
+    meta = reader.read("meta", ["meta_key", "meta_value"]).dropna()
+    out = {}
+    for key in ("schema_version", "assembly.default"):
+        values = meta.loc[meta["meta_key"] == key, "meta_value"]
+        if len(values):
+            out[key] = str(values.iloc[0])
+    return out
+
+
+def check_required_rows(tables: dict[str, pd.DataFrame], source_rows: dict[str, int], where: str) -> None:
+    """Refuse a database whose dump lost rows every core database has.
+
+    Raises
+    ------
+    EmptyTableError
+        No gene (with a stable id), or ``xref`` or ``object_xref`` empty while the other is not. (A release without
+        any cross-reference or history after releases that had some is refused when the snapshot is built; a
+        0-byte ``.gz`` file is refused as truncated when it is read.)
+    """
+    rows = source_rows.get
+    if not len(tables["genes"]):
+        raise EmptyTableError(
+            f"{where}: table 'gene' has no gene with a stable id ({rows('gene', 0)} rows): "
+            "every core database has genes (a truncated or empty dump?)"
+        )
+    links, xrefs = rows("object_xref", 0), rows("xref", 0)
+    if bool(links) != bool(xrefs):
+        empty, full = ("xref", "object_xref") if links else ("object_xref", "xref")
+        raise EmptyTableError(
+            f"{where}: table {empty!r} is empty although {full!r} has {max(links, xrefs):,} rows: "
+            "the cross-references are incomplete (a truncated or empty dump?)"
+        )
 
 
 def extract_files(extract: ReleaseExtract) -> dict[str, bytes]:

@@ -3,6 +3,10 @@
 Rows are tab-separated and newline-terminated; ``\\N`` is NULL; a backslash escapes the field
 terminator, the line terminator and itself, and ``\\0 \\b \\n \\r \\t \\Z`` stand for their control
 characters (MySQL reference manual, "LOAD DATA Statement", FIELDS ESCAPED BY).
+
+Text is UTF-8. A field that is not valid UTF-8 (old dumps wrote Latin-1) is decoded as Latin-1, that field alone,
+and counted: :func:`blocks_to_frame` puts the number of such values among the columns read in
+``frame.attrs["non_utf8_values"]`` and release extracts report it per table in their manifest (``non_utf8_values``).
 """
 
 from __future__ import annotations
@@ -270,25 +274,56 @@ def blocks_to_frame(
     frames = []
     first_line = 1
     parsed = list(dict.fromkeys([*columns, *([rows.column] if rows else [])]))
+    non_utf8 = 0  # values of the columns read that were not valid UTF-8
+    wanted = {schema.column_names.index(c) for c in columns}
     for data in blocks:
         lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
         frame = _arrow_block(data, schema, columns, rows) if data else None
         if frame is None:
-            text = decode(data[:-1] if data.endswith(b"\n") else data)
+            text, fallbacks = decode_fields(data[:-1] if data.endswith(b"\n") else data)
+            non_utf8 += sum(1 for field in fallbacks if field in wanted)
             frame = records_to_frame(iter_records(text.split("\n"), first_line), schema, parsed, path)
             frame = filter_frame(frame, rows)[list(columns)]
         frames.append(frame)
         first_line += lines
     if not frames:
-        return records_to_frame([], schema, columns, path)
-    if len(frames) == 1:
-        return frames[0]
-    return pd.concat(frames, ignore_index=True)
+        out = records_to_frame([], schema, columns, path)
+    else:
+        out = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    out.attrs["non_utf8_values"] = non_utf8
+    return out
 
 
 def decode(data: bytes) -> str:
-    """UTF-8, falling back to Latin-1 (old dumps)."""
+    """Text of dump bytes: UTF-8, each field that is not valid UTF-8 decoded as Latin-1 (see module docstring)."""
+    return decode_fields(data)[0]
+
+
+def decode_counted(data: bytes) -> tuple[str, int]:
+    """Like :func:`decode`, with the number of fields decoded as Latin-1."""
+    text, fallbacks = decode_fields(data)
+    return text, len(fallbacks)
+
+
+def decode_fields(data: bytes) -> tuple[str, list[int]]:
+    """Like :func:`decode`, with the position in its line of each field decoded as Latin-1."""
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8"), []
     except UnicodeDecodeError:
-        return data.decode("latin-1")
+        pass
+    lines, fallbacks = [], []
+    for line in data.split(b"\n"):
+        try:
+            lines.append(line.decode("utf-8"))
+            continue
+        except UnicodeDecodeError:
+            pass
+        fields = []
+        for position, field in enumerate(line.split(b"\t")):  # an escaped tab splits too; a tab joins it back
+            try:
+                fields.append(field.decode("utf-8"))
+            except UnicodeDecodeError:
+                fields.append(field.decode("latin-1"))
+                fallbacks.append(position)
+        lines.append("\t".join(fields))
+    return "\n".join(lines), fallbacks

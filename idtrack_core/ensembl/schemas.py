@@ -6,6 +6,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from idtrack_core.ensembl.regions import REGION_CLASSES
 from idtrack_core.errors import ExtractValidationError
 
 OBJECT_TYPES = ["gene", "transcript", "translation"]
@@ -22,6 +23,11 @@ class GenesTable(_Strict):
     stable_id: Series[pd.StringDtype] = pa.Field(str_length={"min_value": 1})
     version: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1)
     biotype: Series[pd.StringDtype] = pa.Field(nullable=True)
+    seq_region: Series[pd.StringDtype] = pa.Field(nullable=True)
+    seq_region_start: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1)
+    seq_region_end: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1)
+    seq_region_strand: Series[pd.Int64Dtype] = pa.Field(nullable=True, isin=[-1, 1])
+    region_class: Series[pd.StringDtype] = pa.Field(nullable=True, isin=list(REGION_CLASSES))
 
     class Config:
         unique = ["stable_id", "version"]
@@ -32,6 +38,11 @@ class TranscriptsTable(_Strict):
     version: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1)
     gene_stable_id: Series[pd.StringDtype] = pa.Field(nullable=True)
     biotype: Series[pd.StringDtype] = pa.Field(nullable=True)
+    seq_region: Series[pd.StringDtype] = pa.Field(nullable=True)
+    seq_region_start: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1)
+    seq_region_end: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1)
+    seq_region_strand: Series[pd.Int64Dtype] = pa.Field(nullable=True, isin=[-1, 1])
+    region_class: Series[pd.StringDtype] = pa.Field(nullable=True, isin=list(REGION_CLASSES))
 
 
 class TranslationsTable(_Strict):
@@ -85,6 +96,40 @@ class HistoryTable(_Strict):
         ]
 
 
+class SessionsTable(_Strict):
+    """``mapping_session``: the releases, databases and assemblies each history session connects."""
+
+    mapping_session_id: Series[pd.Int64Dtype] = pa.Field(unique=True)
+    old_db_name: Series[pd.StringDtype] = pa.Field(nullable=True)
+    new_db_name: Series[pd.StringDtype] = pa.Field(nullable=True)
+    old_release: Series[pd.StringDtype] = pa.Field(nullable=True)
+    new_release: Series[pd.StringDtype] = pa.Field(nullable=True)
+    old_assembly: Series[pd.StringDtype] = pa.Field(nullable=True)
+    new_assembly: Series[pd.StringDtype] = pa.Field(nullable=True)
+    created: Series[pd.StringDtype] = pa.Field(nullable=True)
+
+
+class GeneArchiveTable(_Strict):
+    """``gene_archive``: the transcripts and translations of archived gene versions (per mapping session)."""
+
+    gene_stable_id: Series[pd.StringDtype] = pa.Field(str_length={"min_value": 1})
+    gene_version: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1)
+    transcript_stable_id: Series[pd.StringDtype] = pa.Field(nullable=True)
+    transcript_version: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1)
+    translation_stable_id: Series[pd.StringDtype] = pa.Field(nullable=True)
+    translation_version: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1)
+    peptide_archive_id: Series[pd.Int64Dtype] = pa.Field(nullable=True)
+    mapping_session_id: Series[pd.Int64Dtype]
+
+
+class PeptideArchiveTable(_Strict):
+    """``peptide_archive``: sequences of archived translations."""
+
+    peptide_archive_id: Series[pd.Int64Dtype] = pa.Field(unique=True)
+    md5_checksum: Series[pd.StringDtype] = pa.Field(nullable=True)
+    peptide_seq: Series[pd.StringDtype] = pa.Field(nullable=True)
+
+
 EXTRACT_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "genes": GenesTable,
     "transcripts": TranscriptsTable,
@@ -92,6 +137,9 @@ EXTRACT_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "xrefs": XrefsTable,
     "synonyms": SynonymsTable,
     "history": HistoryTable,
+    "sessions": SessionsTable,
+    "gene_archive": GeneArchiveTable,
+    "peptide_archive": PeptideArchiveTable,
 }
 
 

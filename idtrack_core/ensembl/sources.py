@@ -6,6 +6,7 @@ typed DataFrame (``Int64`` / ``Float64`` / ``string``), so normalization never k
 
 from __future__ import annotations
 
+import difflib
 import gzip
 import hashlib
 import logging
@@ -19,12 +20,14 @@ from typing import IO, Any, Protocol
 
 import pandas as pd
 
-from idtrack_core import storage
+from idtrack_core import network, storage
 from idtrack_core.ensembl.databases import (
     CoreDatabase,
     RowFilter,
     assembly_matches,
     assembly_suffix,
+    newest_per_species,
+    parse_any_core_db_name,
     parse_core_db_name,
     validate_species,
 )
@@ -34,20 +37,25 @@ from idtrack_core.ensembl.mysqldump import (
     blocks_to_frame,
     column_kind,
     decode,
+    decode_counted,
     parse_create_tables,
 )
 from idtrack_core.errors import (
     DumpFormatError,
     MissingTableError,
     SourceError,
+    SourceNotFoundError,
     UnknownReleaseError,
     UnknownSpeciesError,
 )
+from idtrack_core.network import NetworkSettings
 
 log = logging.getLogger(__name__)
 _BLOCK = 1 << 23
 _RELEASE_DIR = re.compile(r"^release-(\d+)$")
 _IDENT = re.compile(r"^[A-Za-z0-9_]+$")
+_LISTED = 12  # names listed in an error message at most
+_MYSQL_REFUSALS = {1044, 1045, 1049, 1227}  # access denied (database, user), unknown database, no privilege
 
 
 class EnsemblSource(Protocol):
@@ -56,6 +64,10 @@ class EnsemblSource(Protocol):
     url: str
 
     def list_databases(self, species: str, assembly: str | None = None) -> list[CoreDatabase]: ...
+
+    def list_all_databases(self) -> list[CoreDatabase]:
+        """Every core database of every species at the source (for error messages and suggestions)."""
+        ...
 
     def table_schema(self, db: CoreDatabase, table: str) -> TableSchema | None: ...
 
@@ -70,16 +82,23 @@ class EnsemblSource(Protocol):
         server's table statistics)."""
         ...
 
+    def species_meta(self) -> pd.DataFrame:
+        """``production_name, meta_key, meta_value``: the ``species.*`` meta rows of each species' newest core
+        database at the source (the source's own list of species and their names)."""
+        ...
+
 
 def find_database(source: EnsemblSource, species: str, assembly: str | None, release: int) -> CoreDatabase:
-    """The core database of ``species``/``assembly`` at ``release``, or a clear error."""
-    dbs = source.list_databases(species, assembly)
-    if not dbs:
-        raise UnknownSpeciesError(
-            f"no core database of species {species!r}"
-            + (f" assembly {assembly!r}" if assembly else "")
-            + f" at {source.url}"
-        )
+    """The core database of ``species``/``assembly`` at ``release``.
+
+    Raises
+    ------
+    UnknownSpeciesError
+        No database of the species (or assembly): the message lists what the source has and the closest name.
+    UnknownReleaseError
+        The release is missing: the message lists the releases the source has.
+    """
+    dbs = databases_of(source, species, assembly)
     for db in dbs:
         if db.release == release:
             return db
@@ -105,11 +124,55 @@ def previous_database(source: EnsemblSource, db: CoreDatabase) -> CoreDatabase |
 
 
 def latest_release(source: EnsemblSource, species: str, assembly: str | None) -> int:
-    """The newest release ``source`` has for ``species``/``assembly``."""
+    """The newest release ``source`` has for ``species``/``assembly`` (errors as :func:`databases_of`)."""
+    return max(db.release for db in databases_of(source, species, assembly))
+
+
+def databases_of(source: EnsemblSource, species: str, assembly: str | None) -> list[CoreDatabase]:
+    """The core databases of ``species``/``assembly`` at ``source``, never empty.
+
+    Raises
+    ------
+    UnknownSpeciesError
+        There is none; the message lists the species (or the species' assemblies) the source has and suggests
+        the closest name.
+    """
     dbs = source.list_databases(species, assembly)
     if not dbs:
-        raise UnknownSpeciesError(f"no core database of species {species!r} at {source.url}")
-    return max(db.release for db in dbs)
+        raise unknown_species_error(source, species, assembly)
+    return dbs
+
+
+def unknown_species_error(source: EnsemblSource, species: str, assembly: str | None) -> UnknownSpeciesError:
+    """The error for a species/assembly the source does not have, listing what it has and the closest name."""
+    species = validate_species(species)
+    everything = source.list_all_databases()
+    if not everything:
+        return UnknownSpeciesError(f"no core database of species {species!r} at {source.url}: the source has none")
+    same_species = [d for d in everything if d.species == species]
+    if same_species and assembly is not None:
+        assemblies = sorted({d.assembly for d in same_species})
+        return UnknownSpeciesError(
+            f"no core database of species {species!r} assembly {assembly!r} at {source.url}; "
+            f"assemblies of {species}: {', '.join(assemblies)}"
+        )
+    names = sorted({d.species for d in everything})
+    wanted = f"species {species!r}" + (f" assembly {assembly!r}" if assembly else "")
+    return UnknownSpeciesError(
+        f"no core database of {wanted} at {source.url}{suggestion(species, names)}; available species: {listing(names)}"
+    )
+
+
+def suggestion(name: str, choices: Sequence[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest of ``choices`` (difflib), or ``""``."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def listing(names: Sequence[str], at_most: int = _LISTED) -> str:
+    """Names joined by commas, the first ``at_most`` only (with how many more)."""
+    shown = ", ".join(str(n) for n in names[:at_most])
+    return shown + (f" … and {len(names) - at_most} more" if len(names) > at_most else "")
 
 
 def open_source(url: str, **options: Any) -> EnsemblSource:
@@ -135,29 +198,37 @@ class DumpSource:
         self,
         root: str,
         storage_options: dict[str, Any] | None = None,
-        attempts: int = 3,
-        backoff_s: float = 0.5,
+        network: NetworkSettings | None = None,
     ) -> None:
         self.url = storage.redact(root.rstrip("/"))
         self._root = root.rstrip("/")
         self._opts = storage_options or {}
-        self._attempts, self._backoff = attempts, backoff_s
+        self.network = network or NetworkSettings.from_env()
         self.fs, self._root_path = storage.url_to_fs(self._root, **self._opts)
         self._files: dict[str, set[str]] = {}
         self._schemas: dict[str, dict[str, TableSchema]] = {}
 
     # -- listing
     def _retry(self, fn: Any, what: str) -> Any:
-        return storage.with_retries(fn, what, self._attempts, self._backoff)
+        return network.retrying(fn, what, self.network)
 
     def _ls(self, path: str) -> list[str]:
         def attempt() -> list[str]:
             try:
                 return sorted(os.path.basename(p.rstrip("/")) for p in self.fs.ls(path, detail=False))
-            except FileNotFoundError:
+            except FileNotFoundError as exc:
+                if network.is_transient(exc):  # a timeout or refused connection reported as "not found"
+                    raise
                 return []
 
         return self._retry(attempt, f"listing {self._display(path)}")
+
+    def _require_root(self) -> None:
+        """Raise SourceNotFoundError when the dump root does not exist (rather than listing nothing)."""
+        if self._dir_files(self._root_path):
+            return
+        if not self._retry(lambda: self.fs.exists(self._root_path), f"checking {self.url}"):
+            raise SourceNotFoundError(f"{self.url}: no such folder or URL (expected a dump root holding release-N/)")
 
     def _display(self, path: str) -> str:
         rel = path[len(self._root_path) :].lstrip("/") if path.startswith(self._root_path) else path
@@ -173,25 +244,47 @@ class DumpSource:
 
     def list_databases(self, species: str, assembly: str | None = None) -> list[CoreDatabase]:
         species = validate_species(species)
+        self._require_root()
         if self.is_test_db_layout():
             db = self._test_db()
             ok = species in db_species_names(self, db) and assembly_matches(db.assembly, assembly)
             return [db] if ok else []
+        return [db for db in self._ftp_databases(species) if assembly_matches(db.assembly, assembly)]
+
+    def list_all_databases(self) -> list[CoreDatabase]:
+        self._require_root()
+        if self.is_test_db_layout():
+            return [self._test_db()]
+        return self._ftp_databases(None)
+
+    def _ftp_databases(self, species: str | None) -> list[CoreDatabase]:
+        """Core databases of the FTP layout (of ``species``, or of every species when None)."""
         dbs: list[CoreDatabase] = []
-        bases = [self._root_path]
-        if "grch37" in self._dir_files(self._root_path):
-            bases.append(f"{self._root_path}/grch37")
-        for base in bases:
+        for base in self._bases():
             for entry in self._dir_files(base):
                 m = _RELEASE_DIR.match(entry)
                 if not m:
                     continue
                 mysql_dir = f"{base}/{entry}/mysql"
                 for name in self._dir_files(mysql_dir):
-                    parsed = parse_core_db_name(name, species)
-                    if parsed and parsed[0] == int(m.group(1)) and assembly_matches(parsed[1], assembly):
-                        dbs.append(CoreDatabase(species, parsed[0], parsed[1], name, f"{mysql_dir}/{name}"))
+                    parsed = parse_any_core_db_name(name)
+                    if parsed and parsed[1] == int(m.group(1)) and species in (None, parsed[0]):
+                        dbs.append(CoreDatabase(*parsed, name, f"{mysql_dir}/{name}"))
         return sorted(dbs)
+
+    def species_meta(self) -> pd.DataFrame:
+        if self.is_test_db_layout():
+            db = self._test_db()
+            return _species_rows([(db.species, self.read_table(db, "meta", ["meta_key", "meta_value"]))])
+        newest = newest_per_species(self.list_all_databases())
+        return _species_rows([(db.species, self.read_table(db, "meta", ["meta_key", "meta_value"])) for db in newest])
+
+    def _bases(self) -> list[str]:
+        """The root and, when present, Ensembl's ``grch37`` tree."""
+        bases = [self._root_path]
+        if "grch37" in self._dir_files(self._root_path):
+            bases.append(f"{self._root_path}/grch37")
+        return bases
 
     @cache  # noqa: B019 - one source object lists its test DB once
     def _test_db(self) -> CoreDatabase:
@@ -267,6 +360,9 @@ def _read_blocks(fs: Any, path: str, display: str) -> Iterator[bytes]:
     by a backslash)."""
     with fs.open(path, "rb") as raw:
         stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
+        if path.endswith(".gz") and not raw.read(1):  # gzip reads an empty file as an empty table: it is not one
+            raise DumpFormatError(display, "0 bytes: not a gzip stream (a truncated download?)")
+        raw.seek(0)
         rest = b""
         while True:
             try:
@@ -327,6 +423,17 @@ def db_species_names(source: EnsemblSource, db: CoreDatabase) -> set[str]:
     return names
 
 
+def _species_rows(metas: list[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
+    """``production_name, meta_key, meta_value`` of the ``species.*`` keys of each (species, meta table)."""
+    parts = []
+    for species, meta in metas:
+        rows = meta[meta["meta_key"].astype("string").str.startswith("species.").fillna(False)]
+        parts.append(rows.assign(production_name=species)[["production_name", "meta_key", "meta_value"]])
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype="string") for c in ("production_name", "meta_key", "meta_value")})
+    return pd.concat(parts, ignore_index=True).astype("string").dropna()
+
+
 # ---------------------------------------------------------------------------------------------- MySQL
 
 
@@ -344,14 +451,12 @@ class MySQLSource:
         port: int = 3306,
         user: str = "anonymous",
         password: str | None = None,
-        connect_timeout_s: float = 10.0,
-        attempts: int = 3,
-        backoff_s: float = 1.0,
+        network: NetworkSettings | None = None,
         fetch_rows: int = 50_000,
     ) -> None:
         self.host, self.port, self.user = host, int(port), user
         self._password = password if password is not None else os.environ.get("IDTRACK_MYSQL_PASSWORD", "")
-        self._timeout, self._attempts, self._backoff = connect_timeout_s, attempts, backoff_s
+        self.network = network or NetworkSettings.from_env()
         self._fetch_rows = fetch_rows
         self.url = f"mysql://{user}@{host}:{self.port}"
 
@@ -375,51 +480,80 @@ class MySQLSource:
     def __repr__(self) -> str:
         return f"MySQLSource({self.url!r})"
 
-    def _connect(self, database: str | None = None) -> Any:
+    def _connect(self) -> Any:
+        """One connection try, bounded by the connect and read timeouts (callers retry)."""
         import pymysql
 
-        def attempt() -> Any:
+        try:
             conn = pymysql.connect(
                 host=self.host,
                 port=self.port,
                 user=self.user,
                 password=self._password,
-                database=database,
-                connect_timeout=self._timeout,
+                connect_timeout=self.network.connect_timeout_s,
+                read_timeout=self.network.read_timeout_s,
+                write_timeout=self.network.read_timeout_s,
                 charset="utf8mb4",
                 use_unicode=False,
             )
-            with conn.cursor() as cur:
-                cur.execute("SET character_set_results = binary")
-            return conn
+        except pymysql.err.OperationalError as exc:
+            if exc.args and exc.args[0] in _MYSQL_REFUSALS:  # definitive: retrying cannot help
+                raise SourceError(f"{self.url}: {_text(exc.args[1]) if len(exc.args) > 1 else exc}") from None
+            raise
+        with conn.cursor() as cur:
+            cur.execute("SET character_set_results = binary")
+        return conn
 
-        return storage.with_retries(attempt, f"connecting to {self.url}", self._attempts, self._backoff)
+    def _query(self, sql: str, params: Sequence[Any], what: str) -> list[tuple[Any, ...]]:
+        def attempt() -> list[tuple[Any, ...]]:
+            conn = self._connect()
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(sql, params)
+                    return list(cur.fetchall())
+            finally:
+                conn.close()
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        conn = self._connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql, params)
-                return list(cur.fetchall())
-        finally:
-            conn.close()
+        return network.retrying(attempt, f"{what} at {self.url}", self.network)
 
     def list_databases(self, species: str, assembly: str | None = None) -> list[CoreDatabase]:
         species = validate_species(species)
         pattern = species.replace("_", "\\_") + "\\_core\\_%"
         dbs = []
-        for (raw,) in self._query("SHOW DATABASES LIKE %s", (pattern,)):
+        for (raw,) in self._query("SHOW DATABASES LIKE %s", (pattern,), f"listing the {species} databases"):
             name = _text(raw)
             parsed = parse_core_db_name(name, species)
             if parsed and assembly_matches(parsed[1], assembly):
                 dbs.append(CoreDatabase(species, parsed[0], parsed[1], name, name))
         return sorted(dbs)
 
+    def list_all_databases(self) -> list[CoreDatabase]:
+        dbs = []
+        for (raw,) in self._query("SHOW DATABASES LIKE %s", ("%\\_core\\_%",), "listing the core databases"):
+            name = _text(raw)
+            parsed = parse_any_core_db_name(name)
+            if parsed:
+                dbs.append(CoreDatabase(parsed[0], parsed[1], parsed[2], name, name))
+        return sorted(dbs)
+
+    def species_meta(self) -> pd.DataFrame:
+        newest = [db for db in newest_per_species(self.list_all_databases()) if _IDENT.match(db.location)]
+        if not newest:
+            return _species_rows([])
+        sql = " UNION ALL ".join(
+            f"SELECT %s, meta_key, meta_value FROM `{db.location}`.`meta` WHERE meta_key LIKE 'species.%%'"
+            for db in newest
+        )
+        rows = self._query(sql, [db.species for db in newest], "reading the species names")
+        metas = pd.DataFrame([[_text(v) for v in r] for r in rows], columns=["species", "meta_key", "meta_value"])
+        return _species_rows([(s, m) for s, m in metas.groupby("species", sort=True)])
+
     def table_schema(self, db: CoreDatabase, table: str) -> TableSchema | None:
         rows = self._query(
             "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
             (db.location, table),
+            f"reading the columns of {db.location}.{table}",
         )
         if not rows:
             return None
@@ -430,6 +564,7 @@ class MySQLSource:
             "SELECT table_name, table_rows, data_length, create_time, update_time FROM information_schema.tables "
             "WHERE table_schema = %s ORDER BY table_name",
             (db.location,),
+            f"reading the table statistics of {db.location}",
         )
         return hashlib.sha256(repr([tuple(_text(v) for v in r) for r in rows]).encode()).hexdigest()
 
@@ -466,23 +601,32 @@ class MySQLSource:
                                 out.append(v)
             finally:
                 conn.close()
-            return pd.DataFrame(
-                {c: _typed_values(v, schema.kind_of(c)) for c, v in zip(columns, values, strict=True)},
-                columns=list(columns),
-            )
+            typed = {c: _typed_values(v, schema.kind_of(c)) for c, v in zip(columns, values, strict=True)}
+            frame = pd.DataFrame({c: t[0] for c, t in typed.items()}, columns=list(columns))
+            frame.attrs["non_utf8_values"] = sum(t[1] for t in typed.values())
+            return frame
 
-        return storage.with_retries(attempt, f"reading {self.url}/{db.location}.{table}", self._attempts, self._backoff)
+        return network.retrying(attempt, f"reading {self.url}/{db.location}.{table}", self.network)
 
 
 def _text(value: Any) -> str:
     return decode(value) if isinstance(value, bytes | bytearray) else str(value)
 
 
-def _typed_values(values: list[Any], kind: str) -> pd.Series:
+def _typed_values(values: list[Any], kind: str) -> tuple[pd.Series, int]:
+    """A typed column, and how many of its values were not valid UTF-8 (decoded as Latin-1)."""
     if kind == "str":
-        return pd.Series([None if v is None else _text(v) for v in values], dtype="string")
+        texts, fallbacks = [], 0
+        for v in values:
+            if isinstance(v, bytes | bytearray):
+                text, bad = decode_counted(bytes(v))
+                texts.append(text)
+                fallbacks += bool(bad)
+            else:
+                texts.append(None if v is None else str(v))
+        return pd.Series(texts, dtype="string"), fallbacks
     numbers = [None if v is None or v == b"" or v == "" else _number(v) for v in values]
-    return pd.Series(numbers, dtype="Int64" if kind == "int" else "Float64")
+    return pd.Series(numbers, dtype="Int64" if kind == "int" else "Float64"), 0
 
 
 def _number(value: Any) -> float | int:
@@ -498,6 +642,7 @@ __all__ = [
     "EnsemblSource",
     "MySQLSource",
     "assembly_suffix",
+    "databases_of",
     "db_species_names",
     "find_database",
     "latest_release",

@@ -2,6 +2,14 @@
 
 Extracts are consumed one at a time; every string is interned to an integer code on the way, so memory
 holds integer rows, not per-release copies of the tables. Release sets are collapsed into runs.
+
+One snapshot may combine assemblies of one species (Ensembl's GRCh37 databases, ``grch37/release-R``, beside the
+GRCh38 ones): extracts are ordered by release, then by assembly age (the assembly that appears first is older),
+so a release number held by two assemblies has two consecutive positions and a release set of an object present
+in both is still one run. The newest assembly is the snapshot's primary ``assembly``; derived version changes
+are computed within each assembly. An extract whose mapping sessions stop before its own release (a frozen gene
+set republished later, like Ensembl's GRCh37 databases after release 75) stands in history at the newest release
+its sessions reach (``history_release``): conversions from or to it start or end there.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from idtrack_core.ensembl.extract import EXTRACT_FORMAT_VERSION, ReleaseExtract,
 from idtrack_core.errors import SnapshotError
 from idtrack_core.graph.interning import Interner, ObjectInterner, plain_strings
 from idtrack_core.graph.intervals import runs
-from idtrack_core.graph.model import SNAPSHOT_FORMAT_VERSION, Snapshot
+from idtrack_core.graph.model import ARCHIVE_TABLES, RELEASE_COLUMNS, SNAPSHOT_FORMAT_VERSION, Snapshot
 
 log = logging.getLogger(__name__)
 _HISTORY_COLUMNS = [
@@ -53,15 +61,22 @@ class _Accumulator:
     synonyms: list[np.ndarray] = field(default_factory=list)
     history: list[pd.DataFrame] = field(default_factory=list)
     session_rows: dict[int, int] = field(default_factory=dict)
+    regions: Interner = field(default_factory=Interner)
+    locations: list[np.ndarray] = field(default_factory=list)
+    sessions: list[pd.DataFrame] = field(default_factory=list)
+    archives: dict[str, list[dict[str, pd.DataFrame]]] = field(default_factory=dict)
+    no_archive: dict[str, pd.DataFrame] = field(default_factory=dict)  # empty archive tables (their columns)
 
-    def add(self, t: dict[str, pa.Table], pos: int) -> None:
-        """Add one extract's tables (Arrow) as release position ``pos``."""
+    def add(self, ex: _Extract, pos: int) -> None:
+        """Add one extract as release position ``pos``."""
+        t = ex.tables
         x, s = t["xrefs"], t["synonyms"]
         tx = t["transcripts"].filter(pc.is_valid(t["transcripts"]["gene_stable_id"]))
         tl = t["translations"].filter(pc.is_valid(t["translations"]["transcript_stable_id"]))
         history = self._fresh_history(t["history"])
         old = history.filter(pc.is_valid(history["old_stable_id"]))
         new = history.filter(pc.is_valid(history["new_stable_id"]))
+        located = {table: t[table].filter(pc.is_valid(t[table]["seq_region"])) for table in ("genes", "transcripts")}
         refs = {
             "genes": (t["genes"]["stable_id"], "gene"),
             "transcripts": (t["transcripts"]["stable_id"], "transcript"),
@@ -73,6 +88,8 @@ class _Accumulator:
             "xrefs": (x["ensembl_id"], x["object_type"]),
             "old": (old["old_stable_id"], old["type"]),
             "new": (new["new_stable_id"], new["type"]),
+            "located_genes": (located["genes"]["stable_id"], "gene"),
+            "located_transcripts": (located["transcripts"]["stable_id"], "transcript"),
         }
         obj = dict(zip(refs, self.ids.batch(list(refs.values())), strict=True))
         for table in ("genes", "transcripts", "translations"):
@@ -87,6 +104,35 @@ class _Accumulator:
         self.xrefs.append(np.stack([obj["xrefs"], x_db, acc, label, np.full(len(acc), pos)]))
         self.synonyms.append(np.stack([s_db, s_acc, s_label, s_syn, np.full(len(s_db), pos)]))
         self._add_history(history, obj["old"], obj["new"])
+        for table in ("genes", "transcripts"):
+            self._add_locations(located[table], obj[f"located_{table}"], pos, ex.assembly_name)
+        self.sessions.append(ex.frames["sessions"])
+        self._add_archive(ex)
+
+    def _add_locations(self, located: pa.Table, obj: np.ndarray, pos: int, assembly: str) -> None:
+        """Rows (object, region, start, end, strand, position) of located genes or transcripts; a region is
+        ``assembly<TAB>seq_region<TAB>region_class``."""
+        where = pc.binary_join_element_wise(
+            pa.array([assembly] * located.num_rows, type=pa.string()),
+            plain_strings(located["seq_region"]),
+            plain_strings(located["region_class"]),
+            "\t",
+        )
+        region = self.regions.codes(where)
+        start, end = (located[c].to_numpy().astype(np.int64) for c in ("seq_region_start", "seq_region_end"))
+        strand = located["seq_region_strand"].fill_null(0).to_numpy().astype(np.int64)
+        self.locations.append(np.stack([obj, region, start, end, strand, np.full(len(obj), pos)]))
+
+    def _add_archive(self, ex: _Extract) -> None:
+        """Archives are cumulative like history: an extract holding every session replaces what its assembly had
+        (when it has an archive at all); one holding the sessions new since an earlier release adds to it."""
+        tables = {name: ex.frames[name] for name in ARCHIVE_TABLES}
+        for name, table in tables.items():
+            self.no_archive.setdefault(name, table.iloc[:0])
+        if ex.history["scope"] != "all":
+            self.archives.setdefault(ex.assembly, []).append(tables)
+        elif len(tables["gene_archive"]):
+            self.archives[ex.assembly] = [tables]
 
     def _fresh_history(self, h: pa.Table) -> pa.Table:
         """Rows of sessions not seen before, or seen with another row count (history is cumulative across an
@@ -132,15 +178,29 @@ def build_snapshot(
 ) -> Snapshot:
     """Build a snapshot from release extracts (objects or URLs), keeping releases ≤ ``snapshot_release``.
 
-    All extracts must be of one species and assembly, one per release. An extract holding only the history new
-    since an earlier release (``extract_release(..., history="new")``) needs that release's extract among the
-    inputs; the history is the union of every extract's mapping sessions.
+    Parameters
+    ----------
+    extracts
+        Release extracts of one species: at most one per (release, assembly); several assemblies may be combined
+        (see the module docstring). An extract holding only the history new since an earlier release
+        (``extract_release(..., history="new")``) needs that release's extract (same assembly) among them; the
+        history and the archives are the union of every extract's mapping sessions.
+    snapshot_release
+        Keep only releases up to this one (which must have an extract).
+    storage_options
+        fsspec options for extract URLs.
+
+    Returns
+    -------
+    Snapshot
+        The snapshot; its manifest ``assembly`` is the primary (newest) assembly, ``assemblies`` lists all.
 
     Raises
     ------
     SnapshotError
-        No extracts, mixed species/assemblies, two extracts of one release, an unknown ``snapshot_release``, or a
-        broken history chain (the message names the extract and the release it needs).
+        No extracts, several species, two extracts of one release and assembly, an unknown ``snapshot_release``,
+        a broken history chain (the message names the extract and the release it needs), or an extract whose
+        history or cross-references are empty after releases that had some (a truncated dump).
     """
     started = time.perf_counter()
     extracts = list(extracts)
@@ -149,37 +209,53 @@ def build_snapshot(
     if not headers:
         raise SnapshotError("no release extracts to build a snapshot from")
     species = {h[1] for h in headers}
-    assemblies = {h[2] for h in headers}
-    if len(species) > 1 or len(assemblies) > 1:
-        raise SnapshotError(f"extracts mix species/assemblies: {sorted(species)} {sorted(assemblies)}")
-    releases = sorted(h[0] for h in headers)
-    if len(set(releases)) != len(releases):
-        raise SnapshotError(f"two extracts of one release in {releases}")
+    if len(species) > 1:
+        raise SnapshotError(f"extracts mix species: {sorted(species)}")
+    keys = sorted((h[0], h[2]) for h in headers)
+    if len(set(keys)) != len(keys):
+        raise SnapshotError(f"two extracts of one release and assembly in {keys}")
     if snapshot_release is not None:
-        if snapshot_release not in releases:
-            raise SnapshotError(f"snapshot release {snapshot_release} has no extract (have {releases})")
-        releases = [r for r in releases if r <= snapshot_release]
-    _check_history_chain({h[0]: h[3] for h in headers if h[0] in releases})
-    by_release = {h[0]: e for h, e in zip(headers, extracts, strict=True)}
+        if snapshot_release not in {r for r, _ in keys}:
+            have = sorted({r for r, _ in keys})
+            raise SnapshotError(f"snapshot release {snapshot_release} has no extract (have {have})")
+        keys = [(r, a) for r, a in keys if r <= snapshot_release]
+    _check_history_chain({(h[0], h[2]): h[3] for h in headers if (h[0], h[2]) in keys})
+    age = assembly_ages(keys)
+    keys.sort(key=lambda k: (k[0], age[k[1]]))
+    by_key = {(h[0], h[2]): e for h, e in zip(headers, extracts, strict=True)}
     acc = _Accumulator()
     rows = []
-    for pos, release in enumerate(releases):
-        database, digest, tables = _arrow_extract(by_release[release], opts)
-        acc.add(tables, pos)
-        rows.append((release, database, digest))
-        log.info("snapshot: added release %s (%d/%d)", release, pos + 1, len(releases))
-    tables = _finish(acc, releases)
-    tables["releases"] = pd.DataFrame(rows, columns=["release", "database", "extract_sha256"]).astype(
-        {"release": "int64"}
+    checked = _EmptiedCheck()
+    for pos, key in enumerate(keys):
+        ex = _read_extract(by_key[key], opts)
+        checked.add(ex)
+        acc.add(ex, pos)
+        row = (
+            ex.release,
+            ex.database,
+            ex.digest,
+            ex.assembly,
+            ex.assembly_name,
+            ex.manifest.get("ensembl_schema_version"),
+            _history_release(ex),
+        )
+        rows.append(row)
+        log.info("snapshot: added release %s %s (%d/%d)", ex.release, ex.assembly, pos + 1, len(keys))
+    releases = [r for r, _ in keys]
+    positions_of = {a: [p for p, k in enumerate(keys) if k[1] == a] for a in age}
+    tables = _finish(acc, releases, positions_of)
+    tables["releases"] = pd.DataFrame(rows, columns=list(RELEASE_COLUMNS)).astype(
+        {"release": "int64", "schema_version": "string", "history_release": "float64"}
     )
-    first = headers[0]
+    primary = max(age, key=lambda a: age[a])
     identity = {
         "format_version": SNAPSHOT_FORMAT_VERSION,
         "producer": f"idtrack-atlas {__version__}",
-        "species": first[1],
-        "assembly": first[2],
+        "species": headers[0][1],
+        "assembly": primary,
+        "assemblies": sorted(age, key=lambda a: age[a]),
         "snapshot_release": releases[-1],
-        "releases": [{"release": r, "database": d, "extract_sha256": s} for r, d, s in rows],
+        "releases": [{"release": r, "database": d, "extract_sha256": s, "assembly": a} for r, d, s, a, *_ in rows],
     }
     manifest = {
         **identity,
@@ -190,9 +266,43 @@ def build_snapshot(
     return Snapshot(tables, manifest)
 
 
+@dataclass(frozen=True)
+class _Extract:
+    """One extract as a snapshot reads it: its manifest and the manifest's digest, the tables (Arrow) of the graph
+    (only the columns it needs), and the small tables it keeps whole (``sessions``, the archives) as pandas."""
+
+    manifest: dict[str, Any]
+    digest: str
+    tables: dict[str, pa.Table]
+    frames: dict[str, pd.DataFrame]
+
+    @property
+    def release(self) -> int:
+        return int(self.manifest["release"])
+
+    @property
+    def assembly(self) -> str:
+        return str(self.manifest["assembly"])
+
+    @property
+    def database(self) -> str:
+        return str(self.manifest["database"])
+
+    @property
+    def assembly_name(self) -> str:
+        """The assembly's name as the database's meta table gives it (``GRCh38``), else the extract's assembly."""
+        return str(self.manifest.get("assembly_name") or self.assembly)
+
+    @property
+    def history(self) -> dict[str, Any]:
+        """The manifest's ``history`` entry (which mapping sessions the extract holds)."""
+        return history_of(self.manifest)
+
+
+_LOCATION = ["seq_region", "seq_region_start", "seq_region_end", "seq_region_strand", "region_class"]
 _NEEDED = {
-    "genes": ["stable_id", "version"],
-    "transcripts": ["stable_id", "version", "gene_stable_id"],
+    "genes": ["stable_id", "version", *_LOCATION],
+    "transcripts": ["stable_id", "version", "gene_stable_id", *_LOCATION],
     "translations": ["stable_id", "version", "transcript_stable_id"],
     "xrefs": ["ensembl_id", "object_type", "db_name", "db_display_name", "primary_accession", "display_label"],
     "synonyms": ["db_name", "primary_accession", "display_label", "synonym"],
@@ -208,20 +318,25 @@ _NEEDED = {
         "mapping_session_id",
     ],
 }
+_WHOLE = ("sessions", *ARCHIVE_TABLES)
 
 
-def _arrow_extract(item: ReleaseExtract | str, opts: dict[str, Any]) -> tuple[str, str, dict[str, pa.Table]]:
-    """(database, manifest digest, the tables a snapshot needs as Arrow) of an extract object or URL."""
+def _read_extract(item: ReleaseExtract | str, opts: dict[str, Any]) -> _Extract:
+    """What a snapshot needs of an extract object or URL (from a URL, only those columns are read)."""
     if isinstance(item, ReleaseExtract):
         tables = {n: pa.Table.from_pandas(item.tables[n][c], preserve_index=False) for n, c in _NEEDED.items()}
-        return item.database, extract_digest(item), tables
+        frames = {n: item.tables[n] for n in _WHOLE}
+        return _Extract(item.manifest, extract_digest(item), tables, frames)
     manifest = storage.read_manifest(item, "release extract", EXTRACT_FORMAT_VERSION, **opts)
-    tables = {}
-    for name, columns in _NEEDED.items():
+
+    def read(name: str, columns: list[str] | None = None) -> pa.Table:
         fs, path = storage.url_to_fs(storage.join(item, manifest["tables"][name]["file"]), **opts)
         with fs.open(path, "rb") as f:
-            tables[name] = pq.read_table(f, columns=columns)
-    return manifest["database"], hashlib.sha256(storage.json_bytes(manifest)).hexdigest(), tables
+            return pq.read_table(f, columns=columns)
+
+    tables = {name: read(name, columns) for name, columns in _NEEDED.items()}
+    frames = {name: read(name).to_pandas(types_mapper=storage.nullable_type) for name in _WHOLE}
+    return _Extract(manifest, hashlib.sha256(storage.json_bytes(manifest)).hexdigest(), tables, frames)
 
 
 def _headers(
@@ -239,6 +354,73 @@ def _headers(
     return out
 
 
+def assembly_ages(keys: Iterable[tuple[int, str]]) -> dict[str, tuple[int, str]]:
+    """Sort key of each assembly: the first release it appears in (older assemblies first), then its name."""
+    first: dict[str, int] = {}
+    for release, assembly in keys:
+        first[assembly] = min(release, first.get(assembly, release))
+    return {a: (r, a) for a, r in first.items()}
+
+
+def _history_release(ex: _Extract) -> float:
+    """Where the extract stands in history: its release, or the newest release its mapping sessions reach when that
+    is older (a frozen gene set republished in later releases, as Ensembl's GRCh37 databases after 75)."""
+    reached = pd.to_numeric(ex.frames["sessions"]["new_release"], errors="coerce").dropna()
+    reached = reached[reached <= ex.release]
+    return float(reached.max()) if len(reached) and reached.max() < ex.release else float(ex.release)
+
+
+def _check_history_chain(history: dict[tuple[int, str], dict[str, Any]]) -> None:
+    """Every extract holding only the history new since a release needs that release's extract (same assembly)."""
+    for (release, assembly), entry in sorted(history.items()):
+        if entry["scope"] == "all":
+            continue
+        since = int(entry["since"]["release"])
+        if (since, assembly) not in history or since >= release:
+            have = sorted(r for r, a in history if a == assembly)
+            raise SnapshotError(
+                f"the extract of release {release} holds only the history new since release {since} "
+                f"({entry['since']['database']}), whose extract is not among the inputs {have}: add it, "
+                f"or extract release {release} with history='all'"
+            )
+
+
+class _EmptiedCheck:
+    """Refuses an extract without history or cross-references after one with them.
+
+    Ensembl's history is cumulative and every core database has cross-references: an empty table after a release
+    that had rows means the dump lost it (``stable_id_event``/``mapping_session``, ``xref``/``object_xref``). An
+    extract holding only the history new since an earlier release may have no history row when no session is new:
+    it is refused when its ``sessions`` are empty, or when it has sessions the extract it continues lacks but no
+    history row.
+    """
+
+    def __init__(self) -> None:
+        self.earlier: dict[str, _Extract] = {}  # the first extract with rows, by table that must not empty out
+        self.sessions: dict[tuple[int, str], set[int]] = {}  # the session ids of each extract added
+
+    def add(self, ex: _Extract) -> None:
+        """Check ``ex`` (extracts come in release order) and remember it."""
+        ids = {int(i) for i in ex.frames["sessions"]["mapping_session_id"].dropna()}
+        self.sessions[(ex.release, ex.assembly)] = ids
+        for table, source_tables in (("history", "stable_id_event and mapping_session"), ("xrefs", "xref")):
+            if ex.tables[table].num_rows:
+                self.earlier.setdefault(table, ex)
+            elif table in self.earlier and self._emptied(ex, table, ids):
+                before = self.earlier[table]
+                raise SnapshotError(
+                    f"release {ex.release} ({ex.database}, from {ex.manifest.get('source')}) has no {table} rows "
+                    f"although release {before.release} had {before.tables[table].num_rows:,}: its {source_tables} "
+                    "tables are empty (a truncated dump?); fix the source and extract it again"
+                )
+
+    def _emptied(self, ex: _Extract, table: str, ids: set[int]) -> bool:
+        if table != "history" or ex.history["scope"] == "all" or not ids:
+            return True
+        since = (int(ex.history["since"]["release"]), ex.assembly)
+        return bool(ids - self.sessions.get(since, set()))
+
+
 def _db_pairs(db_names: pa.ChunkedArray, xrefs: pa.Table) -> pa.Array:
     """``db_name<TAB>db_display_name`` of each database name (the display name the extract's xrefs give it last;
     the name itself when they do not name it)."""
@@ -248,21 +430,7 @@ def _db_pairs(db_names: pa.ChunkedArray, xrefs: pa.Table) -> pa.Array:
     return pc.binary_join_element_wise(db_names, display, "\t")
 
 
-def _check_history_chain(history: dict[int, dict[str, Any]]) -> None:
-    """Every extract holding only the history new since a release needs that release's extract too."""
-    for release, entry in sorted(history.items()):
-        if entry["scope"] == "all":
-            continue
-        since = int(entry["since"]["release"])
-        if since not in history or since >= release:
-            raise SnapshotError(
-                f"the extract of release {release} holds only the history new since release {since} "
-                f"({entry['since']['database']}), whose extract is not among the inputs {sorted(history)}: add it, "
-                f"or extract release {release} with history='all'"
-            )
-
-
-def _finish(acc: _Accumulator, releases: list[int]) -> dict[str, pd.DataFrame]:
+def _finish(acc: _Accumulator, releases: list[int], positions_of: dict[str, list[int]]) -> dict[str, pd.DataFrame]:
     types, ids, by_type = acc.ids.final()
 
     def remap(codes: np.ndarray) -> np.ndarray:
@@ -282,8 +450,10 @@ def _finish(acc: _Accumulator, releases: list[int]) -> dict[str, pd.DataFrame]:
         return np.concatenate(parts, axis=1) if parts else np.zeros((width, 0), dtype=np.int64)
 
     v = stacked(acc.versions, 3)
-    (obj, version), first, last = runs([remap(v[0]), v[1]], v[2])
+    v_obj = remap(v[0])
+    (obj, version), first, last = runs([v_obj, v[1]], v[2])
     versions = pd.DataFrame({"obj": obj.astype(np.int32), "version": _nullable(version), "first": first, "last": last})
+    changes = _version_changes_by_assembly(v_obj, v[1], v[2], releases, positions_of)
 
     p = stacked(acc.parents, 3)
     (child, parent), first, last = runs([remap(p[0]), remap(p[1])], p[2])
@@ -321,7 +491,7 @@ def _finish(acc: _Accumulator, releases: list[int]) -> dict[str, pd.DataFrame]:
             "last": last,
         }
     ).astype({c: "string" for c in ("db_name", "accession", "label", "synonym")})
-    events = _events(acc, remap, versions, releases, types)
+    events = _events(acc, remap, changes, types)
     return {
         "objects": objects,
         "versions": versions,
@@ -329,7 +499,45 @@ def _finish(acc: _Accumulator, releases: list[int]) -> dict[str, pd.DataFrame]:
         "events": events,
         "xrefs": xrefs,
         "synonyms": synonyms,
+        "locations": _locations(acc, remap, stacked(acc.locations, 6)),
+        **_session_and_archive_tables(acc),
     }
+
+
+def _locations(acc: _Accumulator, remap: Callable[[np.ndarray], np.ndarray], rows: np.ndarray) -> pd.DataFrame:
+    """Runs of (object, assembly, seq_region, start, end, strand, region class); a run never spans two
+    assemblies."""
+    (obj, region, start, end, strand), first, last = runs([remap(rows[0]), *rows[1:5]], rows[5])
+    parts = [s.split("\t", 2) for s in acc.regions.values.to_pylist()]
+    assemblies = np.array([p[0] for p in parts], dtype=object)
+    names = np.array([p[1] for p in parts], dtype=object)
+    classes = np.array([p[2] for p in parts], dtype=object)
+    return pd.DataFrame(
+        {
+            "obj": obj.astype(np.int32),
+            "assembly": pd.array(assemblies[region], dtype="string"),
+            "seq_region": pd.array(names[region], dtype="string"),
+            "start": start,
+            "end": end,
+            "strand": strand.astype(np.int8),
+            "region_class": pd.array(classes[region], dtype="string"),
+            "first": first,
+            "last": last,
+        }
+    )
+
+
+def _session_and_archive_tables(acc: _Accumulator) -> dict[str, pd.DataFrame]:
+    """``sessions`` (every mapping session, the newest extract's row winning) and the archive tables (each
+    assembly's newest complete archive with the sessions added since, without duplicates)."""
+    sessions = pd.concat(acc.sessions, ignore_index=True)
+    sessions = sessions.drop_duplicates("mapping_session_id", keep="last").sort_values("mapping_session_id")
+    out = {"sessions": sessions.reset_index(drop=True)}
+    for name in ARCHIVE_TABLES:
+        parts = [part[name] for a in sorted(acc.archives) for part in acc.archives[a]]
+        table = pd.concat(parts, ignore_index=True).drop_duplicates() if parts else acc.no_archive[name]
+        out[name] = table.sort_values(list(table.columns), kind="stable").reset_index(drop=True)
+    return out
 
 
 def _nullable(version: np.ndarray) -> pd.Series:
@@ -337,11 +545,7 @@ def _nullable(version: np.ndarray) -> pd.Series:
 
 
 def _events(
-    acc: _Accumulator,
-    remap: Callable[[np.ndarray], np.ndarray],
-    versions: pd.DataFrame,
-    releases: list[int],
-    obj_types: np.ndarray,
+    acc: _Accumulator, remap: Callable[[np.ndarray], np.ndarray], changes: pd.DataFrame, obj_types: np.ndarray
 ) -> pd.DataFrame:
     cols = [*_HISTORY_COLUMNS, "old_time", "new_time", "source"]
     if acc.history:
@@ -352,7 +556,7 @@ def _events(
         o = h[f"{side}_obj"].to_numpy(dtype=np.int64)
         h[f"{side}_obj"] = remap(o).astype(np.int32)
     h["source"] = "stable_id_event"
-    derived = _version_changes(versions, releases, h, obj_types)
+    derived = _unrecorded(changes, h, obj_types)
     if len(derived):
         h = pd.concat([h, derived], ignore_index=True)
     h = h.astype(
@@ -394,10 +598,23 @@ def _release_times(labels: pd.Series) -> np.ndarray:
     return np.where(codes >= 0, times[np.maximum(codes, 0)], np.nan)
 
 
-def _version_changes(
-    versions: pd.DataFrame, releases: list[int], history: pd.DataFrame, obj_types: np.ndarray
+def _version_changes_by_assembly(
+    obj: np.ndarray, version: np.ndarray, pos: np.ndarray, releases: list[int], positions_of: dict[str, list[int]]
 ) -> pd.DataFrame:
-    """Version changes between consecutive snapshot releases that no ``stable_id_event`` row records."""
+    """Version changes between consecutive releases of each assembly (rows: object, version, position)."""
+    parts = []
+    for positions in positions_of.values():
+        rank = np.full(len(releases), -1, dtype=np.int64)
+        rank[positions] = np.arange(len(positions))
+        sel = rank[pos] >= 0
+        (o, v), first, last = runs([obj[sel], version[sel]], rank[pos[sel]])
+        runs_of = pd.DataFrame({"obj": o.astype(np.int32), "version": _nullable(v), "first": first, "last": last})
+        parts.append(_version_changes(runs_of, [releases[p] for p in positions]))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _version_changes(versions: pd.DataFrame, releases: list[int]) -> pd.DataFrame:
+    """Version changes between consecutive releases (``versions``: runs over positions into ``releases``)."""
     v = versions[versions["version"].notna()].sort_values(["obj", "first"], kind="stable")
     nxt = v.shift(-1)
     same = (v["obj"] == nxt["obj"]) & ((v["last"] + 1) == nxt["first"]) & (v["version"] != nxt["version"])
@@ -414,6 +631,11 @@ def _version_changes(
             "new_release": rel[b["first"].to_numpy(dtype=np.int64)].astype(str),
         }
     )
+    return derived
+
+
+def _unrecorded(derived: pd.DataFrame, history: pd.DataFrame, obj_types: np.ndarray) -> pd.DataFrame:
+    """The derived version changes that no ``stable_id_event`` row records, as event rows."""
     if derived.empty:
         return derived.assign(type=[], score=[], mapping_session_id=[], source=[])
     recorded = history[history["old_obj"] == history["new_obj"]][["old_obj", "old_version", "new_version"]]

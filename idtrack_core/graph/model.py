@@ -2,7 +2,10 @@
 
 Tables (release sets are runs ``first``..``last`` of positions into ``releases``):
 
-- ``releases``: release, database, extract_sha256 — the extracts the snapshot was built from, ascending.
+- ``releases``: release, database, extract_sha256, assembly (the extract's), assembly_name (its meta
+  ``assembly.default``, e.g. ``GRCh37``), schema_version (its meta ``schema_version``) — the extracts the snapshot
+  was built from, ascending by release, then by assembly age (older first; see :mod:`.build`); history_release is
+  where that extract stands in history (its release, or older for a frozen gene set republished later).
 - ``objects``: obj, type (gene/transcript/translation), stable_id — one row per unversioned Ensembl ID.
 - ``versions``: obj, version (nullable: unknown in that release), first, last — where each version existed.
 - ``parents``: child, parent, first, last — transcript→gene and translation→transcript links.
@@ -13,10 +16,16 @@ Tables (release sets are runs ``first``..``last`` of positions into ``releases``
 - ``xrefs``: obj, db_name, db_display_name, accession, label, first, last — external names; the database is
   part of the name's identity.
 - ``synonyms``: db_name, accession, label, synonym, first, last — synonyms of an xref.
+- ``locations``: obj, assembly, seq_region, start, end, strand, region_class, first, last — where genes and
+  transcripts lie (coordinates compare only within one assembly; a run never spans two).
+- ``sessions``: Ensembl's ``mapping_session`` rows (old/new release, database name and assembly, created).
+- ``gene_archive``, ``peptide_archive``: Ensembl's archive of old gene versions' transcripts and translations
+  and their peptide sequences (the newest archive of each assembly; empty when the databases have none).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -27,10 +36,31 @@ import pandas as pd
 if TYPE_CHECKING:
     import networkx as nx
 
-SNAPSHOT_FORMAT_VERSION = 1
+SNAPSHOT_FORMAT_VERSION = 2
 SNAPSHOT_CODE_VERSION = f"snapshot-{SNAPSHOT_FORMAT_VERSION}.1"
 """Changes whenever the snapshot of the same extracts would differ (part of its version id)."""
-TABLES = ("releases", "objects", "versions", "parents", "events", "xrefs", "synonyms")
+ARCHIVE_TABLES = ("gene_archive", "peptide_archive")
+RELEASE_COLUMNS = (
+    "release",
+    "database",
+    "extract_sha256",
+    "assembly",
+    "assembly_name",
+    "schema_version",
+    "history_release",
+)
+TABLES = (
+    "releases",
+    "objects",
+    "versions",
+    "parents",
+    "events",
+    "xrefs",
+    "synonyms",
+    "locations",
+    "sessions",
+    *ARCHIVE_TABLES,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,12 +95,36 @@ class Snapshot:
     def content_hash(self) -> str:
         return self.manifest["content_sha256"]
 
-    def position(self, release: int) -> int:
-        """Position of an extract release in ``release_list``; ValueError if it is not one."""
-        try:
-            return self.release_list.index(int(release))
-        except ValueError:
-            raise ValueError(f"release {release} is not in this snapshot (releases {self.release_list})") from None
+    def history_time(self, pos: int) -> float:
+        """Where the extract at position ``pos`` stands in history (see ``history_release``)."""
+        return float(self.tables["releases"]["history_release"].iloc[pos])
+
+    @cached_property
+    def assembly_list(self) -> list[str]:
+        """The assembly of each position (parallel to ``release_list``)."""
+        return [str(a) for a in self.tables["releases"]["assembly"]]
+
+    def position(self, release: int, assembly: str | None = None) -> int:
+        """Position of an extract release in ``release_list``: of ``assembly`` when given, else of the primary
+        assembly when it has that release, else of the only extract of that release.
+
+        Raises
+        ------
+        ValueError
+            The snapshot has no extract of that release (and assembly).
+        """
+        wanted = assembly_key(assembly) if assembly is not None else None
+        found = [
+            p
+            for p, (r, a) in enumerate(zip(self.release_list, self.assembly_list, strict=True))
+            if r == int(release) and (wanted is None or assembly_key(a) == wanted)
+        ]
+        if len(found) > 1:
+            found = [p for p in found if self.assembly_list[p] == self.assembly] or found[-1:]
+        if not found:
+            what = f"release {release}" + (f" of assembly {assembly}" if assembly else "")
+            raise ValueError(f"{what} is not in this snapshot (releases {self.release_list})")
+        return found[0]
 
     @cached_property
     def database_names(self) -> dict[str, str]:
@@ -147,6 +201,12 @@ class Snapshot:
                 releases=releases(r.first, r.last),
             )
         return g
+
+
+def assembly_key(assembly: str) -> str:
+    """A comparable form of an assembly name: ``GRCh38``, ``grch38`` and ``38`` are the same assembly."""
+    m = re.search(r"(\d+)$", assembly.strip())
+    return m.group(1) if m else assembly.strip().lower()
 
 
 def _opt(v: Any) -> int | None:

@@ -20,7 +20,7 @@ from idtrack_core.errors import QualityGateError, StalePlanError
 from idtrack_core.harmonize.gates import GateReport, Thresholds, evaluate_gates, evaluate_studies
 from idtrack_core.harmonize.matchings import diagnose
 
-MATCHING_CURRENT, FILE_UNCHANGED, PLANNED = "matching_current", "file_unchanged", "planned"
+MATCHING_CURRENT, FILE_UNCHANGED, PLANNED, SAME_INDEX = "matching_current", "file_unchanged", "planned", "same_index"
 """The names of the checks :func:`check_plan_current` makes besides the gates."""
 
 
@@ -53,6 +53,23 @@ def admit(
     if failing and not exclude_failing:
         raise QualityGateError("studies failing their quality gates cannot enter an atlas: " + "; ".join(failing))
     return reports
+
+
+def check_matched_with(matchings: Mapping[str, pd.DataFrame], index_version: str) -> None:
+    """Refuse matchings made with another resolution index than the one a plan is made with (a matching records
+    the version of its index in ``attrs["index_version"]``).
+
+    Raises
+    ------
+    StalePlanError
+        Naming the studies and the check ``same_index``.
+    """
+    stale = sorted(s for s, m in matchings.items() if m.attrs.get("index_version", index_version) != index_version)
+    if stale:
+        raise StalePlanError(
+            f"check {SAME_INDEX} failed: studies {stale} were matched with another resolution index than "
+            f"{index_version}: re-match them first"
+        )
 
 
 def study_records(

@@ -17,13 +17,24 @@ import pandas as pd
 
 from idtrack_core.convert import RESULT_COLUMNS
 from idtrack_core.harmonize.gates import collision_genes
+from idtrack_core.harmonize.namespaces import check_feature_names, namespaced_lookup
 
 Lookup = Callable[[list[str]], pd.DataFrame]
 MATCHING_COLUMNS = ["feature", *RESULT_COLUMNS[1:], "n_genes", "collision"]
 
 
-def match_features(features: Sequence[str], lookup: Lookup) -> pd.DataFrame:
-    """The conversion of every feature (var order kept), with ``n_genes`` and the n→1 ``collision`` flag."""
+def match_features(
+    features: Sequence[str], lookup: Lookup, id_namespace: str | None = None, study: str = "study"
+) -> pd.DataFrame:
+    """The conversion of every feature (var order kept), with ``n_genes`` and the n→1 ``collision`` flag.
+
+    All-numeric feature names are refused unless ``id_namespace`` names the database they come from; with a
+    namespace, only matches through that database count (see :mod:`~idtrack_core.harmonize.namespaces`).
+    ``study`` names the study in errors.
+    """
+    check_feature_names(features, study, id_namespace)
+    if id_namespace:
+        lookup = namespaced_lookup(lookup, id_namespace)
     res = lookup(list(features)).rename(columns={"query_id": "feature"})
     for col in ("category", "target_ids", "ensembl_genes", "reason", "matched_node", "match", "bridge", "bridge_via"):
         res[col] = res[col].astype(object).where(res[col].notna(), None)

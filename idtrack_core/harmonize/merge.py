@@ -42,12 +42,15 @@ from idtrack_core.harmonize.studyio import (
     var_length,
     x_layout,
 )
-from idtrack_core.storage import is_local, redact, url_to_fs, with_retries
+from idtrack_core.io_errors import H5Output, h5_output, writing
+from idtrack_core.network import retrying
+from idtrack_core.progress import Progress, progress
+from idtrack_core.storage import is_local, redact, url_to_fs
 
 log = logging.getLogger(__name__)
 
 STUDY_COLUMN = "handle_anndata"
-ATLAS_CODE_VERSION = "atlas-1.1"
+ATLAS_CODE_VERSION = "atlas-1.2"
 """Changes whenever the atlas written from the same plan, files and settings would differ (part of its version id)."""
 #: HDF5 chunk length (elements) of the growing data/indices/indptr datasets of the output X.
 H5_CHUNK = 1 << 18
@@ -207,7 +210,11 @@ def merge_studies(
     log.info("merging %d studies: %d cells × %d features into %s", len(studies), n_obs, n_vars, redact(out))
 
     nnz = 0
-    with _atomic_output(out, storage_options) as local_path, h5py.File(local_path, "w") as h5:
+    with (
+        _atomic_output(out, storage_options) as local_path,
+        h5_output(local_path, redact(out)) as (h5, output),
+        progress(f"merging {len(studies)} studies", total=n_obs, unit="cells") as bar,
+    ):
         h5.attrs["encoding-type"] = "anndata"
         h5.attrs["encoding-version"] = "0.1.0"
         write_elem(h5, "var", _storable(var))  # first: a var that cannot be written fails early
@@ -215,7 +222,7 @@ def merge_studies(
         del obs  # obs grows with cells: not held while X streams
         x_out = _create_csr(h5, "X", n_vars, dtype, compression)
         for p in prepared:
-            nnz += _stream_study(p, x_out, n_vars, dtype, chunk_cells, max_chunk_nnz, storage_options)
+            nnz += _stream_study(p, x_out, n_vars, dtype, chunk_cells, max_chunk_nnz, storage_options, output, bar)
         for key in ("obsm", "varm", "obsp", "varp", "layers"):
             write_elem(h5, key, {})
         write_elem(h5, "uns", dict(uns or {}))
@@ -463,6 +470,8 @@ def _stream_study(
     chunk_cells: int,
     max_chunk_nnz: int,
     storage_options: Mapping[str, Any],
+    output: H5Output,
+    bar: Progress,
 ) -> int:
     name, shown = p.layout.name, redact(p.layout.url)
     columns = _ColumnMap.build(p.layout.target_index, n_vars, p.layout.copies)
@@ -485,8 +494,10 @@ def _stream_study(
         for chunk in _iter_row_chunks(h5["X"], p.x, chunk_cells, max_chunk_nnz):
             block = columns.remap(chunk, dtype)
             x_out.append(block)
+            output.check()  # stop at the first failed write (no space, …) instead of streaming on
             nnz += block.nnz
             done += block.shape[0]
+            bar.update(block.shape[0], note=name)
             log.info("study %s: %d/%d cells (%d values)", name, done, p.x.n_obs, nnz)
     if done != p.x.n_obs:
         raise StudyInputError(f"{shown}: read {done} cells, expected {p.x.n_obs}")
@@ -618,15 +629,23 @@ def _dense_chunks(ds: h5py.Dataset, layout: XLayout, chunk_cells: int) -> Iterat
 
 @contextmanager
 def _atomic_output(out: str, storage_options: Mapping[str, Any]) -> Iterator[str]:
-    """Yield a local path to write; publish it at ``out`` only if the block finishes without error."""
+    """Yield a local path to write; publish it at ``out`` only if the block finishes without error.
+
+    Locally the file is written beside ``out`` under a hidden temporary name and renamed; for remote ``out`` it is
+    written to the system's temporary folder and uploaded. The temporary file is removed in every case (after the
+    block has closed it), and a previous file at ``out`` stays as it was unless the new one is complete.
+    """
     fs, path = url_to_fs(out, **dict(storage_options))
+    shown = redact(out)
     if is_local(fs):
         parent = os.path.dirname(os.path.abspath(path))
-        os.makedirs(parent, exist_ok=True)
+        with writing(shown):
+            os.makedirs(parent, exist_ok=True)
         tmp = os.path.join(parent, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex}")
         try:
-            yield tmp
-            os.replace(tmp, path)
+            with writing(shown):
+                yield tmp
+                os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
@@ -634,9 +653,10 @@ def _atomic_output(out: str, storage_options: Mapping[str, Any]) -> Iterator[str
     fd, tmp = tempfile.mkstemp(prefix="idtrack-atlas-", suffix=".h5ad")
     os.close(fd)
     try:
-        yield tmp
+        with writing(f"{tmp} (the local copy of {shown})"):
+            yield tmp
         # one PUT / a completed multipart upload: readers see the whole object or nothing
-        with_retries(lambda: fs.put_file(tmp, path), what=f"upload {redact(out)}")
+        retrying(lambda: fs.put_file(tmp, path), f"uploading {shown}")
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from anndata.utils import make_index_unique
 
 from idtrack_core import storage
 from idtrack_core.errors import StudyInputError
@@ -29,6 +30,8 @@ from idtrack_core.harmonize.merge import StudyLayout
 OneToMany = Literal["drop", "keep_all", "collapse"]
 ManyToOne = Literal["sum", "first", "drop"]
 Mode = Literal["union", "intersect"]
+VarNames = Literal["ensembl", "symbol"]
+ENSEMBL_ID_COLUMN = "ensembl_id"
 COLLAPSE_RULE = "gene whose final-database name equals the feature name (case-insensitive), else smallest gene ID"
 
 
@@ -109,6 +112,38 @@ class HarmonizationPlan:
             copies = m.loc[~first, ["feature_position", "pos"]].to_numpy(dtype=np.int64)
             out.append(StudyLayout(study, urls[study], target, copies))
         return out
+
+
+def atlas_var(var: pd.DataFrame, var_names: VarNames = "ensembl") -> pd.DataFrame:
+    """The atlas ``var`` as written: the Ensembl gene ID always in the column ``ensembl_id`` (empty for kept
+    unconverted names such as spike-ins), and as index either that ID (``"ensembl"``) or the feature's name in the
+    final database (``"symbol"``: ``converted_id``, the name itself for an unconverted feature), made unique the way
+    scanpy's ``var_names_make_unique`` does (``TP53``, ``TP53-1``, …).
+
+    Parameters
+    ----------
+    var
+        The plan's var for a mode (:meth:`HarmonizationPlan.var_for`), index = atlas feature.
+    var_names
+        ``"ensembl"`` or ``"symbol"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same rows in the same order (the merge's column positions do not change).
+    """
+    if var_names not in ("ensembl", "symbol"):
+        raise ValueError(f"var_names must be 'ensembl' or 'symbol', not {var_names!r}")
+    out = var.copy()
+    genes = out["kind"] == "ensembl_gene"
+    out.insert(0, ENSEMBL_ID_COLUMN, pd.Series(out.index, index=out.index, dtype=object).where(genes, None))
+    if var_names == "symbol":
+        names = (
+            out["converted_id"].astype(object).where(out["converted_id"].notna(), pd.Series(out.index, index=out.index))
+        )
+        out.index = make_index_unique(pd.Index(names.astype(str), dtype=object))
+        out.index.name = "symbol"
+    return out
 
 
 def build_plan(

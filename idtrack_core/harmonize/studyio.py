@@ -26,7 +26,8 @@ import pandas as pd
 from anndata.io import read_elem
 
 from idtrack_core.errors import SourceUnreachableError, StudyInputError
-from idtrack_core.storage import is_local, redact, url_to_fs, with_retries
+from idtrack_core.network import retrying
+from idtrack_core.storage import is_local, redact, url_to_fs
 
 log = logging.getLogger(__name__)
 
@@ -152,15 +153,12 @@ def _open_remote(fs: Any, path: str, shown: str, stack: ExitStack, *, block_size
         try:
             size = fs.size(path)
         except FileNotFoundError as exc:
-            # fsspec's HTTP filesystem reports any failed HEAD/GET (connection refused, 5xx, timeout) as
-            # FileNotFoundError; only a genuine "not found" has no other cause. The others are retried.
-            cause = exc.__cause__
-            status = getattr(cause, "status", None)  # aiohttp.ClientResponseError
+            # fsspec's HTTP filesystem reports any failed HEAD/GET as FileNotFoundError (network.is_transient
+            # tells a timeout or refused connection from a real "not found"); 401/403 mean "permission denied"
+            status = getattr(exc.__cause__, "status", None)  # aiohttp.ClientResponseError
             if status in (401, 403):
                 raise PermissionError(f"HTTP {status}") from exc
-            if cause is None or isinstance(cause, FileNotFoundError) or status in (404, 410):
-                raise
-            raise ConnectionError(f"{type(cause).__name__}: {cause}") from exc
+            raise
         fobj = fs.open(path, "rb", block_size=block_size, cache_type=cache_type)
         try:
             fobj.read(8)
@@ -179,7 +177,7 @@ def _open_remote(fs: Any, path: str, shown: str, stack: ExitStack, *, block_size
         return fobj
 
     try:
-        fobj = with_retries(attempt, what=f"open {shown}")
+        fobj = retrying(attempt, f"opening {shown}")
     except FileNotFoundError as exc:
         raise StudyInputError(f"{shown}: no such file") from exc
     except PermissionError as exc:
@@ -198,7 +196,7 @@ def _download(fs: Any, path: str, shown: str, stack: ExitStack) -> str:
     os.close(fd)
     stack.callback(lambda: os.path.exists(tmp) and os.remove(tmp))
     try:
-        with_retries(lambda: fs.get_file(path, tmp), what=f"download {shown}")
+        retrying(lambda: fs.get_file(path, tmp), f"downloading {shown}")
     except (OSError, SourceUnreachableError) as exc:
         raise StudyInputError(f"{shown}: unreadable ({exc})") from exc
     return tmp

@@ -11,6 +11,11 @@ SPECIES = "idtrack_simulans"
 SCIENTIFIC_NAME = "Idtrack simulans"
 ASSEMBLY = "SIM1"
 ASSEMBLY_SUFFIX = "1"
+# The older assembly of a simulation with an assembly switch (like GRCh37 before GRCh38), and the folder of its
+# frozen databases republished after the switch (Ensembl's ``grch37/`` tree, the name DumpSource reads).
+OLD_ASSEMBLY = "SIM0"
+OLD_ASSEMBLY_SUFFIX = "0"
+OLD_ASSEMBLY_TREE = "grch37"
 
 # Event types of the ground-truth transitions table.
 TRANSITION_EVENTS = ("unchanged", "version_bump", "retirement", "birth", "merge", "split", "reid")
@@ -30,6 +35,8 @@ COUNT_KEYS = (
     "hgnc_symbol",
     "entrez_id",
     "clone_name",
+    "clone_reuse",
+    "shared_synonym",
     "no_symbol",
     "transcript",
     "translation",
@@ -74,6 +81,11 @@ class SimulationRates:
         Share of new HGNC symbols that differ only in case from another living gene's symbol.
     clone_name
         Share of new genes named by a ``Clone_based_ensembl_gene`` name (``AC912345.1``) instead of HGNC.
+    clone_reuse
+        Share of new clone-named genes that take the clone name of a retired gene, when one is free (Ensembl
+        reassigns clone-based names; the new gene lies elsewhere).
+    shared_synonym
+        Per retirement of an HGNC-named gene: its symbol lives on as an alias of two unrelated living genes.
     no_symbol
         Share of new genes without any name.
     entrez
@@ -95,6 +107,8 @@ class SimulationRates:
     shared_alias: float = 0.1
     case_variant: float = 0.03
     clone_name: float = 0.15
+    clone_reuse: float = 0.5
+    shared_synonym: float = 0.1
     no_symbol: float = 0.03
     entrez: float = 0.9
     protein_coding: float = 0.55

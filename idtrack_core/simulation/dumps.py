@@ -29,8 +29,16 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from idtrack_core.ensembl.mysqldump import format_rows, format_value
-from idtrack_core.simulation.config import ASSEMBLY, ASSEMBLY_SUFFIX, SCIENTIFIC_NAME, SPECIES
-from idtrack_core.simulation.model import Event, ReleaseView
+from idtrack_core.simulation.config import (
+    ASSEMBLY,
+    ASSEMBLY_SUFFIX,
+    OLD_ASSEMBLY,
+    OLD_ASSEMBLY_SUFFIX,
+    OLD_ASSEMBLY_TREE,
+    SCIENTIFIC_NAME,
+    SPECIES,
+)
+from idtrack_core.simulation.model import CHROMOSOMES, Event, ReleaseView
 from idtrack_core.simulation.schema import (
     CLONE_DB_ID,
     CORE_SCHEMA_SQL,
@@ -45,9 +53,15 @@ _MAX_PENDING = 6
 _EPOCH = datetime(2000, 1, 1)
 
 
-def database_name(release: int) -> str:
-    """``idtrack_simulans_core_{R}_1``."""
-    return f"{SPECIES}_core_{release}_{ASSEMBLY_SUFFIX}"
+def database_name(release: int, assembly: str = ASSEMBLY) -> str:
+    """``idtrack_simulans_core_{R}_1`` (``_0`` for the older assembly ``SIM0``)."""
+    return f"{SPECIES}_core_{release}_{OLD_ASSEMBLY_SUFFIX if assembly == OLD_ASSEMBLY else ASSEMBLY_SUFFIX}"
+
+
+def assembly_shift(view: ReleaseView, assembly: str) -> np.ndarray:
+    """Per gene, how far its coordinates on ``assembly`` lie from those on the newest assembly (the older
+    assembly's chromosomes are shorter at their start: region k is shifted by ``1,000 × k``)."""
+    return -1_000 * (view.gene_region + 1) if assembly == OLD_ASSEMBLY else np.zeros(len(view.gene_region), np.int64)
 
 
 # ---------------------------------------------------------------------------------------- rendering
@@ -117,8 +131,9 @@ def render_columns(columns: Sequence[Column], rows: int) -> str:
     return "\n".join(map("\t".join, zip(*cols, strict=False))) + "\n"
 
 
-def release_tables(view: ReleaseView, num: Decimals) -> dict[str, str]:
-    """Dump text of the per-release object and xref tables."""
+def release_tables(view: ReleaseView, num: Decimals, assembly: str = ASSEMBLY) -> dict[str, str]:
+    """Dump text of the per-release object and xref tables (coordinates on ``assembly``)."""
+    shift = assembly_shift(view, assembly)
     n_genes, n_tx, n_tl = len(view.gene_ids), len(view.tx_ids), len(view.tl_ids)
 
     # xrefs, in gene order: HGNC, then EntrezGene, then clone name
@@ -176,10 +191,10 @@ def release_tables(view: ReleaseView, num: Decimals) -> dict[str, str]:
             num(np.arange(1, n_genes + 1)),
             strs(view.gene_biotypes),
             Const(1),
-            Const(1),
-            Const(0),
-            Const(0),
-            Const(1),
+            num(view.gene_region + 1),
+            num(view.gene_start + shift),
+            num(view.gene_end + shift),
+            num(view.gene_strand),
             num(display, display < 0),
             Const("ensembl"),
             Const(None),
@@ -197,10 +212,10 @@ def release_tables(view: ReleaseView, num: Decimals) -> dict[str, str]:
             num(np.arange(1, n_tx + 1)),
             num(view.tx_gene + 1),
             Const(1),
-            Const(1),
-            Const(0),
-            Const(0),
-            Const(1),
+            num(view.gene_region[view.tx_gene] + 1),
+            num(view.tx_start + shift[view.tx_gene]),
+            num(view.tx_end + shift[view.tx_gene]),
+            num(view.gene_strand[view.tx_gene]),
             Const(None),
             Const("ensembl"),
             strs(view.tx_biotypes),
@@ -262,27 +277,38 @@ def events_text(session_id: int, events: Sequence[Event], num: Decimals) -> str:
     )
 
 
-def meta_rows(release: int) -> list[tuple[object, ...]]:
+def meta_rows(release: int, assembly: str = ASSEMBLY) -> list[tuple[object, ...]]:
     return [
         (1, None, "schema_type", "core"),
         (2, None, "schema_version", str(release)),
         (3, 1, "species.production_name", SPECIES),
         (4, 1, "species.scientific_name", SCIENTIFIC_NAME),
-        (5, 1, "assembly.default", ASSEMBLY),
-        (6, 1, "assembly.name", ASSEMBLY),
+        (5, 1, "assembly.default", assembly),
+        (6, 1, "assembly.name", assembly),
     ]
 
 
-def mapping_session_row(session_id: int, old_release: int, new_release: int) -> tuple[object, ...]:
+def seq_region_rows() -> list[tuple[object, ...]]:
+    """The simulated chromosomes ``1``..``CHROMOSOMES`` (lengths beyond every slot a simulation can use)."""
+    return [(k, str(k), 1, 2_000_000_000) for k in range(1, CHROMOSOMES + 1)]
+
+
+def coord_system_rows(assembly: str = ASSEMBLY) -> list[tuple[object, ...]]:
+    return [(1, 1, "chromosome", assembly, 1, "default_version")]
+
+
+def mapping_session_row(
+    session_id: int, old_release: int, new_release: int, old_assembly: str = ASSEMBLY, new_assembly: str = ASSEMBLY
+) -> tuple[object, ...]:
     created = (_EPOCH + timedelta(days=91 * new_release)).strftime("%Y-%m-%d 00:00:00")
     return (
         session_id,
-        database_name(old_release),
-        database_name(new_release),
+        database_name(old_release, old_assembly),
+        database_name(new_release, new_assembly),
         str(old_release),
         str(new_release),
-        ASSEMBLY,
-        ASSEMBLY,
+        old_assembly,
+        new_assembly,
         created,
     )
 
@@ -324,6 +350,14 @@ class DumpWriter:
         self._num = Decimals()
         self._schema = gzip_bytes(CORE_SCHEMA_SQL.encode(), compresslevel)
         self._external_db = gzip_bytes(format_rows(EXTERNAL_DB_ROWS).encode(), compresslevel)
+        self._regions = {
+            a: {
+                "seq_region": gzip_bytes(format_rows(seq_region_rows()).encode(), compresslevel),
+                "coord_system": gzip_bytes(format_rows(coord_system_rows(a)).encode(), compresslevel),
+            }
+            for a in (ASSEMBLY, OLD_ASSEMBLY)
+        }
+        self._frozen: tuple[ReleaseView, str, bytes, list[tuple[object, ...]]] | None = None
 
     def _submit(self, task: Callable[[], None]) -> None:
         self._pending.append(self._pool.submit(task))
@@ -338,29 +372,70 @@ class DumpWriter:
         self._submit(lambda: self._write(path, gzip_bytes(text.encode(), self.level)))
         self.files += 1
 
-    def add_session(self, old_release: int, new_release: int, events: Sequence[Event]) -> None:
+    def add_session(
+        self,
+        old_release: int,
+        new_release: int,
+        events: Sequence[Event],
+        old_assembly: str = ASSEMBLY,
+        new_assembly: str = ASSEMBLY,
+    ) -> None:
         """Record the mapping session between two consecutive releases and its events."""
         session_id = len(self._sessions) + 1
-        self._sessions.append(mapping_session_row(session_id, old_release, new_release))
+        self._sessions.append(mapping_session_row(session_id, old_release, new_release, old_assembly, new_assembly))
         chunk = events_text(session_id, events, self._num).encode()
         self._submit(lambda: self._events.append(chunk))
 
-    def write_release(self, release: int, view: ReleaseView) -> str:
+    def write_release(self, release: int, view: ReleaseView, assembly: str = ASSEMBLY) -> str:
         """Write every table of one release; returns the database folder."""
-        db = database_name(release)
-        folder = os.path.join(self.root, f"release-{release}", "mysql", db)
+        events = self._events.snapshot
+        return self._write_database(self.root, release, view, assembly, events, list(self._sessions))
+
+    def freeze(self, view: ReleaseView, assembly: str) -> None:
+        """Keep this release's gene set, history and sessions: :meth:`write_frozen_release` republishes them."""
+        self._pending_barrier()
+        self._frozen = (view, assembly, self._events.snapshot(), list(self._sessions))
+
+    def write_frozen_release(self, release: int) -> str:
+        """Republish the frozen release as ``release`` in the older assembly's tree (``grch37/release-R/…``):
+        the same genes and names, history up to the frozen release (Ensembl's GRCh37 databases after 75)."""
+        if self._frozen is None:
+            raise ValueError("no frozen release to republish")
+        view, assembly, events, sessions = self._frozen
+        root = os.path.join(self.root, OLD_ASSEMBLY_TREE)
+        return self._write_database(root, release, view, assembly, lambda: events, sessions)
+
+    def _write_database(
+        self,
+        root: str,
+        release: int,
+        view: ReleaseView,
+        assembly: str,
+        events: Callable[[], bytes],
+        sessions: list[tuple[object, ...]],
+    ) -> str:
+        db = database_name(release, assembly)
+        folder = os.path.join(root, f"release-{release}", "mysql", db)
         os.makedirs(folder, exist_ok=True)
-        for table, text in release_tables(view, self._num).items():
+        for table, text in release_tables(view, self._num, assembly).items():
             self._write_text(os.path.join(folder, f"{table}.txt.gz"), text)
-        self._write_text(os.path.join(folder, "meta.txt.gz"), format_rows(meta_rows(release)))
-        self._write_text(os.path.join(folder, "mapping_session.txt.gz"), format_rows(self._sessions))
+        self._write_text(os.path.join(folder, "meta.txt.gz"), format_rows(meta_rows(release, assembly)))
+        self._write_text(os.path.join(folder, "mapping_session.txt.gz"), format_rows(sessions))
         events_path = os.path.join(folder, "stable_id_event.txt.gz")
-        self._submit(lambda: self._write(events_path, self._events.snapshot()))
+        self._submit(lambda: self._write(events_path, events()))
         schema, external_db = self._schema, self._external_db
         self._submit(lambda: self._write(os.path.join(folder, f"{db}.sql.gz"), schema))
         self._submit(lambda: self._write(os.path.join(folder, "external_db.txt.gz"), external_db))
-        self.files += 3
+        for table, data in self._regions[assembly].items():
+            path = os.path.join(folder, f"{table}.txt.gz")
+            self._submit(lambda path=path, data=data: self._write(path, data))
+        self.files += 3 + len(self._regions[assembly])
         return folder
+
+    def _pending_barrier(self) -> None:
+        """Wait for the writes queued so far (the events stream must hold every session before a freeze)."""
+        while self._pending:
+            self._pending.popleft().result()
 
     def close_quietly(self) -> None:
         """Abandon pending writes (after a failure elsewhere) without raising."""

@@ -31,6 +31,14 @@ class GroundTruth:
             raise ValueError(f"release {release} is not part of this simulation")
         return sorted(ids.astype(str))
 
+    def history_release(self, release: int, assembly: str | None = None) -> int:
+        """The release whose gene set a database of ``release`` (and ``assembly``) holds: itself, or the frozen
+        release for the older assembly's databases after an assembly switch."""
+        frozen = self.info.get("assemblies", {}).get(assembly or "", {}).get("frozen")
+        if frozen and release in frozen["releases"]:
+            return int(frozen["as_of"])
+        return release
+
     def correspondence(self, from_release: int, to_release: int) -> pd.DataFrame:
         """The true gene correspondence between two releases, in either direction.
 

@@ -65,6 +65,8 @@ from idtrack_core import __version__, storage
 from idtrack_core.simulation.config import (
     ASSEMBLY,
     COUNT_KEYS,
+    OLD_ASSEMBLY,
+    OLD_ASSEMBLY_TREE,
     SCIENTIFIC_NAME,
     SPECIES,
     TRANSITION_EVENTS,
@@ -93,6 +95,7 @@ def simulate_mirror(
     progress: bool = False,
     compresslevel: int = 6,
     on_release: Callable[[int], None] | None = None,
+    assembly_switch: int | None = None,
 ) -> SimulationSummary:
     """Write a simulated multi-release Ensembl mirror with its ground truth to ``out``.
 
@@ -118,6 +121,12 @@ def simulate_mirror(
     on_release
         Called with each release number once that release is generated (progress hooks; an exception
         aborts the run and leaves ``out`` untouched).
+    assembly_switch
+        A release at which the species moves from the older assembly ``SIM0`` to ``SIM1`` (like GRCh37 → GRCh38
+        at Ensembl 76): earlier releases are ``idtrack_simulans_core_{R}_0`` databases on ``SIM0`` (coordinates
+        shifted), and the gene set of the release before the switch is republished, frozen, for every later
+        release in the older assembly's tree ``grch37/release-{R}/mysql/idtrack_simulans_core_{R}_0/`` (its
+        history stops at the frozen release). ``truth.json`` describes it under ``assemblies``.
 
     Returns
     -------
@@ -133,6 +142,8 @@ def simulate_mirror(
     """
     rates = SimulationRates() if rates is None else rates
     first, last = _validate(out, genes, releases, seed, rates, compresslevel)
+    if assembly_switch is not None and not first < assembly_switch <= last:
+        raise ValueError(f"assembly_switch must lie in {first + 1}..{last}, got {assembly_switch!r}")
     fs, path = storage.url_to_fs(str(out))
     local = storage.is_local(fs)
     if local:
@@ -146,7 +157,7 @@ def simulate_mirror(
         _check_remote_target(fs, path, overwrite)
         tmp = tempfile.mkdtemp(prefix="idtrack-simulate-")
     try:
-        counts = _generate(tmp, genes, first, last, seed, rates, compresslevel, progress, on_release)
+        counts = _generate(tmp, genes, first, last, seed, rates, compresslevel, progress, on_release, assembly_switch)
         files = sum(len(names) for _, _, names in os.walk(tmp))
         if local:
             _publish_local(tmp, path, overwrite)
@@ -228,6 +239,7 @@ def _generate(
     compresslevel: int,
     progress: bool,
     on_release: Callable[[int], None] | None,
+    switch: int | None = None,
 ) -> dict[str, int]:
     started = time.perf_counter()
     model = GenomeModel(rates, seed, genes)
@@ -239,13 +251,16 @@ def _generate(
     bar = tqdm(total=last - first + 1, desc="simulating releases", unit="release", disable=not progress)
     try:
         for release in range(first, last + 1):
+            assembly = assembly_of(release, switch)
             if release > first:
                 transition = model.advance()
-                dumps.add_session(release - 1, release, transition.events)
+                dumps.add_session(release - 1, release, transition.events, assembly_of(release - 1, switch), assembly)
                 truth.add_transition(release - 1, release, transition)
                 per_transition.append({"from_release": release - 1, "to_release": release, "counts": transition.counts})
             view = model.view()
-            dumps.write_release(release, view)
+            dumps.write_release(release, view, assembly)
+            if switch is not None and release == switch - 1:
+                dumps.freeze(view, OLD_ASSEMBLY)
             truth.add_release(release, view)
             sizes = {
                 "release": release,
@@ -256,7 +271,7 @@ def _generate(
             per_release.append(sizes)
             log.info(
                 "simulated %s: %d genes, %d transcripts, %d translations (%.1fs elapsed)",
-                database_name(release),
+                database_name(release, assembly),
                 sizes["genes"],
                 sizes["transcripts"],
                 sizes["translations"],
@@ -265,6 +280,8 @@ def _generate(
             bar.update(1)
             if on_release is not None:
                 on_release(release)
+        for release in range(switch or last + 1, last + 1):
+            dumps.write_frozen_release(release)
         dumps.close()
         truth.close()
     except BaseException:
@@ -290,7 +307,8 @@ def _generate(
         "scientific_name": SCIENTIFIC_NAME,
         "assembly": ASSEMBLY,
         "releases": list(range(first, last + 1)),
-        "databases": [database_name(r) for r in range(first, last + 1)],
+        "databases": [database_name(r, assembly_of(r, switch)) for r in range(first, last + 1)],
+        "assemblies": _assemblies_document(first, last, switch),
         "transition_events": list(TRANSITION_EVENTS),
         "counts": counts,
         "transitions": per_transition,
@@ -300,6 +318,24 @@ def _generate(
         f.write(storage.json_bytes(document))
     log.info("simulated %d releases of %s in %.1fs", last - first + 1, SPECIES, time.perf_counter() - started)
     return counts
+
+
+def assembly_of(release: int, switch: int | None) -> str:
+    """The assembly of a release of the main tree."""
+    return OLD_ASSEMBLY if switch is not None and release < switch else ASSEMBLY
+
+
+def _assemblies_document(first: int, last: int, switch: int | None) -> dict[str, Any]:
+    """truth.json's ``assemblies``: which releases each assembly has, and the frozen older tree."""
+    if switch is None:
+        return {ASSEMBLY: {"releases": list(range(first, last + 1))}}
+    return {
+        OLD_ASSEMBLY: {
+            "releases": list(range(first, switch)),
+            "frozen": {"tree": OLD_ASSEMBLY_TREE, "releases": list(range(switch, last + 1)), "as_of": switch - 1},
+        },
+        ASSEMBLY: {"releases": list(range(switch, last + 1))},
+    }
 
 
 # ------------------------------------------------------------------------------------ publication

@@ -32,6 +32,12 @@ _CLONE_BASE = 900_000  # beyond the clone accession numbers GenBank has issued f
 _HGNC_BASE = 900_001
 _ENTREZ_BASE = 900_000_001
 _SYMBOL_SUFFIX_P = 0.12
+# Loci: every gene gets its own slot (slots are never reused, so a new gene never overlaps an older one, except a
+# re-identified gene, which takes over its predecessor's locus). Slot k lies on chromosome k % CHROMOSOMES + 1.
+CHROMOSOMES = 5
+_SLOT_BP = 100_000
+_SLOT_OFFSET = 10_000
+_GENE_BP = (2_000, 60_000)
 
 # Event tuple: (object type, old stable id, old version, new stable id, new version, score)
 Event = tuple[str, str | None, int | None, str | None, int | None, float]
@@ -86,11 +92,17 @@ class ReleaseView:
     gene_versions: np.ndarray
     gene_biotypes: np.ndarray
     gene_canonical_tx: np.ndarray  # position of the gene's lowest-numbered transcript
+    gene_region: np.ndarray  # chromosome index (0-based), start, end (1-based inclusive), strand ±1
+    gene_start: np.ndarray
+    gene_end: np.ndarray
+    gene_strand: np.ndarray
     tx_ids: np.ndarray
     tx_versions: np.ndarray
     tx_biotypes: np.ndarray
     tx_gene: np.ndarray
     tx_translation: np.ndarray  # position of the translation, -1 if none
+    tx_start: np.ndarray  # inside the gene's locus, on its region and strand
+    tx_end: np.ndarray
     tl_ids: np.ndarray
     tl_versions: np.ndarray
     tl_tx: np.ndarray
@@ -144,6 +156,10 @@ class GenomeModel:
     def __init__(self, rates: SimulationRates, seed: int, target_genes: int) -> None:
         self.rates = rates
         self.rng = np.random.default_rng(seed)
+        # loci and the name reassignments draw from their own streams: the events and names of the main stream
+        # do not depend on them
+        self.place_rng = np.random.default_rng([seed, 1])
+        self.reuse_rng = np.random.default_rng([seed, 2])
         self.target = target_genes
         self.counts = dict.fromkeys(COUNT_KEYS, 0)
         # genes
@@ -154,6 +170,11 @@ class GenomeModel:
         self.g_clone = _Grow(np.int32, -1)
         self.g_ids = _Grow(object, None)
         self.g_tx: list[list[int]] = []
+        self.g_region = _Grow(np.int64, 0)
+        self.g_start = _Grow(np.int64, 0)
+        self.g_end = _Grow(np.int64, 0)
+        self.g_strand = _Grow(np.int64, 1)
+        self._next_slot = 0
         # transcripts and translations
         self.t_gene = _Grow(np.int32, -1)
         self.t_version = _Grow(np.int32, 0)
@@ -173,6 +194,7 @@ class GenomeModel:
         self.r_previous: dict[int, list[str]] = {}
         self.r_aliases: dict[int, list[str]] = {}
         self.clone_names = _Grow(object, None)
+        self.free_clones: list[int] = []
         # name bookkeeping (sets only for membership tests, never iterated)
         self.symbol_owner: dict[str, int] = {}
         self.used_symbols: set[str] = set()
@@ -202,7 +224,27 @@ class GenomeModel:
         self.g_clone.append(-1)
         self.g_ids.append(f"SIMG{g + 1:011d}")
         self.g_tx.append([])
+        self._place(g)
         return g
+
+    def _place(self, g: int, like: int | None = None) -> None:
+        """A new locus for gene ``g`` (its own slot), or the locus of gene ``like`` nudged by under 5 %."""
+        rng = self.place_rng
+        if like is None:
+            slot = self._next_slot
+            self._next_slot += 1
+            start = _SLOT_OFFSET + (slot // CHROMOSOMES) * _SLOT_BP + int(rng.integers(0, _SLOT_OFFSET))
+            end = start + int(rng.integers(*_GENE_BP))
+            values = (slot % CHROMOSOMES, start, end, 1 if rng.random() < 0.5 else -1)
+        else:
+            start, end = int(self.g_start.a[like]), int(self.g_end.a[like])
+            nudge = int(rng.integers(0, max(1, (end - start) // 20)))
+            values = (int(self.g_region.a[like]), start + nudge, end + nudge, int(self.g_strand.a[like]))
+        for column, value in zip((self.g_region, self.g_start, self.g_end, self.g_strand), values, strict=True):
+            if column.n <= g:
+                column.append(value)
+            else:
+                column.a[g] = value
 
     def _add_transcript(self, gene: int, biotype: int) -> int:
         t = self.t_alive.append(True)
@@ -268,9 +310,16 @@ class GenomeModel:
         if u < r.no_symbol:
             self.counts["no_symbol"] += 1
         elif u < r.no_symbol + r.clone_name:
-            self.g_clone.a[g] = self._new_clone_name()
+            self.g_clone.a[g] = self._clone_name(reuse)
         else:
             self.g_record.a[g] = self._new_record(reuse)
+
+    def _clone_name(self, reuse: bool) -> int:
+        """A freed clone name (Ensembl reassigns clone-based names to other genes), else a new one."""
+        if reuse and self.free_clones and self.reuse_rng.random() < self.rates.clone_reuse:
+            self.counts["clone_reuse"] += 1
+            return self.free_clones.pop(int(self.reuse_rng.integers(len(self.free_clones))))
+        return self._new_clone_name()
 
     def _new_clone_name(self) -> int:
         k = self._next_clone
@@ -357,6 +406,19 @@ class GenomeModel:
         aliases.append(alias)
         self.alias_pool.append(alias)
         self.counts["alias"] += 1
+
+    def _share_as_synonym(self, symbol: str) -> None:
+        """With rate ``shared_synonym``, a retired gene's symbol lives on as an alias of two unrelated genes."""
+        if self.reuse_rng.random() >= self.rates.shared_synonym:
+            return
+        living = np.flatnonzero(self.r_active.a)
+        if len(living) < 2:
+            return
+        for rec in self.reuse_rng.choice(living, size=2, replace=False).tolist():
+            aliases = self.r_aliases.setdefault(rec, [])
+            if symbol not in aliases and symbol != self.r_symbol.a[rec]:
+                aliases.append(symbol)
+        self.counts["shared_synonym"] += 1
 
     def _add_previous(self, rec: int, symbol: str) -> None:
         previous = self.r_previous.setdefault(rec, [])
@@ -455,6 +517,9 @@ class GenomeModel:
         rec = int(self.g_record.a[g])
         if rec >= 0:
             self._withdraw(rec)
+            self._share_as_synonym(self.r_symbol.a[rec])
+        if self.g_clone.a[g] >= 0:
+            self.free_clones.append(int(self.g_clone.a[g]))
         self.g_record.a[g] = -1
         self.g_clone.a[g] = -1
         truth.add(g, v, None, None, "retirement")
@@ -507,6 +572,7 @@ class GenomeModel:
         """Ensembl gives gene ``a`` a new stable ID; names and biotype move to the new gene."""
         va = int(self.g_version.a[a])
         n = self._add_gene(int(self.g_biotype.a[a]))
+        self._place(n, like=a)
         self.g_alive.a[a] = False
         self.g_record.a[n] = self.g_record.a[a]
         self.g_clone.a[n] = self.g_clone.a[a]
@@ -596,11 +662,20 @@ class GenomeModel:
                     syn_names.append(name)
                     syn_kinds.append("alias")
 
+        g_start, g_end = self.g_start.a[genes], self.g_end.a[genes]
+        tx_number = txs.astype(np.int64)
+        length = (g_end - g_start)[tx_gene]
         return ReleaseView(
             gene_ids=self.g_ids.a[genes],
             gene_versions=self.g_version.a[genes].copy(),
             gene_biotypes=gene_biotype_names[self.g_biotype.a[genes]],
             gene_canonical_tx=canonical,
+            gene_region=self.g_region.a[genes].copy(),
+            gene_start=g_start.copy(),
+            gene_end=g_end.copy(),
+            gene_strand=self.g_strand.a[genes].copy(),
+            tx_start=g_start[tx_gene] + (tx_number % 7) * length // 20,
+            tx_end=g_end[tx_gene] - (tx_number % 5) * length // 20,
             tx_ids=self.t_ids.a[txs],
             tx_versions=self.t_version.a[txs].copy(),
             tx_biotypes=tx_biotype_names[self.t_biotype.a[txs]],

@@ -21,6 +21,8 @@ CORE_TABLES = (
     "external_db",
     "external_synonym",
     "meta",
+    "seq_region",
+    "coord_system",
 )
 
 CORE_SCHEMA_SQL = """\
@@ -176,6 +178,29 @@ CREATE TABLE `meta` (
   UNIQUE KEY `species_key_value_idx` (`species_id`,`meta_key`,`meta_value`),
   KEY `species_value_idx` (`species_id`,`meta_value`)
 ) ENGINE=MyISAM AUTO_INCREMENT=1892 DEFAULT CHARSET=latin1 ROW_FORMAT=DYNAMIC;
+
+CREATE TABLE `seq_region` (
+  `seq_region_id` int(10) unsigned NOT NULL AUTO_INCREMENT,
+  `name` varchar(255) NOT NULL,
+  `coord_system_id` int(10) unsigned NOT NULL,
+  `length` int(10) unsigned NOT NULL,
+  PRIMARY KEY (`seq_region_id`),
+  UNIQUE KEY `name_cs_idx` (`name`,`coord_system_id`),
+  KEY `cs_idx` (`coord_system_id`)
+) ENGINE=MyISAM AUTO_INCREMENT=1000859829 DEFAULT CHARSET=latin1 ROW_FORMAT=DYNAMIC;
+
+CREATE TABLE `coord_system` (
+  `coord_system_id` int(10) unsigned NOT NULL AUTO_INCREMENT,
+  `species_id` int(10) unsigned NOT NULL DEFAULT '1',
+  `name` varchar(40) NOT NULL,
+  `version` varchar(255) DEFAULT NULL,
+  `rank` int(11) NOT NULL,
+  `attrib` set('default_version','sequence_level') DEFAULT NULL,
+  PRIMARY KEY (`coord_system_id`),
+  UNIQUE KEY `rank_idx` (`rank`,`species_id`),
+  UNIQUE KEY `name_idx` (`name`,`version`,`species_id`),
+  KEY `species_idx` (`species_id`)
+) ENGINE=MyISAM AUTO_INCREMENT=1004 DEFAULT CHARSET=latin1 ROW_FORMAT=DYNAMIC;
 """
 
 # external_db rows of Ensembl human core 114 (db_display_name is what extracts call the database).
