@@ -48,7 +48,7 @@ import scipy.sparse as sp
 import zarr
 from anndata.io import write_elem
 
-from idtrack_core import storage
+from idtrack_core import network, storage
 from idtrack_core.errors import StudyInputError
 from idtrack_core.harmonize.merge import (
     MergeResult,
@@ -406,7 +406,7 @@ def _put_objects(store_url: str, objects: Mapping[str, bytes], opts: Mapping[str
             with open(path, "wb") as f:
                 f.write(data)
     else:
-        storage.with_retries(lambda: fs.pipe(paths), what=f"write {len(paths)} objects to {storage.redact(store_url)}")
+        network.retrying(lambda: fs.pipe(paths), what=f"write {len(paths)} objects to {storage.redact(store_url)}")
 
 
 class _ChunkWriter:
@@ -445,7 +445,7 @@ class _ChunkWriter:
             with open(path, "wb") as f:
                 f.write(data)
         else:
-            storage.with_retries(lambda: self.fs.pipe_file(path, data), what=f"write {key}")
+            network.retrying(lambda: self.fs.pipe_file(path, data), what=f"write {key}")
 
     def put_all(self, values: np.ndarray) -> None:
         """Store the whole array."""
