@@ -109,13 +109,15 @@ class HandleIOManager(dg.ConfigurableIOManager):
 
 class StepIOManager(dg.ConfigurableIOManager):
     """Values passed between the ops of one run, pickled to ``{storage}/runs/{run_id}/{step}/{output}[/{key}].pkl``
-    (written atomically); they are scratch of that run, not versions."""
+    (written atomically); they are scratch of that run, not versions, removed by ``idtrack-atlas retain`` once the
+    run has ended."""
 
     atlas_storage: AtlasStorage
 
     def _url(self, identifier: list[str]) -> str:
         run_id, *rest = identifier
-        return self.atlas_storage.url("runs", run_id, *[_safe(part) for part in rest[:-1]], f"{_safe(rest[-1])}.pkl")
+        parts = [_safe(part) for part in rest[:-1]]
+        return self.atlas_storage.store.run_url(run_id, *parts, f"{_safe(rest[-1])}.pkl")
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)

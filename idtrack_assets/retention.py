@@ -2,7 +2,8 @@
 
 A version stays when a ``latest`` pointer names it, when a run that has not ended leased it (Dagster's runs that are
 queued, starting, started or canceling, read from the instance), when it is among the newest ``--keep`` of its slot,
-or when it is younger than ``--min-age-hours``.
+or when it is younger than ``--min-age-hours``. The scratch of runs that ended (``runs/{run_id}``, values passed
+between the steps of one run) goes too.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def cmd_retain(args: argparse.Namespace) -> int:
         print(f"{verb}\t{v.slot}\t{v.version}\t{v.url}")
     for url in plan.temporaries:
         print(f"{verb}\ttemporary\t-\t{url}")
+    for url in plan.run_scratch:
+        print(f"{verb}\trun scratch\t-\t{url}")
     reasons = Counter(reason for _, reason in plan.kept)
     kept = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items())) or "none"
     print(f"{len(plan.remove)} version(s) to remove; kept: {kept}; {len(active)} run(s) in progress", file=sys.stderr)

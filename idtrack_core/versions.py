@@ -5,6 +5,7 @@ Layout under a storage root (a local folder or ``s3://bucket/prefix``)::
     {root}/versions/{slot}/{version}/...        one immutable version; complete once its manifest.json exists
     {root}/latest/{name}.json                   a pointer: the handle of the current version of an asset
     {root}/leases/{holder}/{name}.json          a version a run (the holder) wrote or read
+    {root}/runs/{run_id}/...                    scratch of one run (values passed between its steps)
 
 A *slot* is a family of versions (``snapshots/homo_sapiens/GRCh38``); a *version* is derived from everything that
 determines the content — the inputs' versions, the settings and the code version (:func:`version_id`) — so building
@@ -13,7 +14,8 @@ manifest checksum) is what flows between steps. Pointers move atomically after a
 
 Nothing is deleted except by :meth:`VersionedStore.plan_retention` / :meth:`VersionedStore.remove`, which never remove
 a version that a pointer names, that an active run holds a lease on, that is among the newest ``keep`` of its slot,
-or that is younger than ``min_age`` (a run may have just finished it and not yet moved its pointer).
+or that is younger than ``min_age`` (a run may have just finished it and not yet moved its pointer). A run's
+scratch is removed once the run has ended (and is older than ``min_age``).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ log = logging.getLogger(__name__)
 VERSION_LENGTH = 20
 _VERSION = re.compile(rf"^[0-9a-f]{{{VERSION_LENGTH}}}$")
 _NAME = re.compile(r"^[A-Za-z0-9_.=+-]+(/[A-Za-z0-9_.=+-]+)*$")
-VERSIONS, LATEST, LEASES = "versions", "latest", "leases"
+VERSIONS, LATEST, LEASES, RUNS = "versions", "latest", "leases", "runs"
 
 
 def version_id(kind: str, code_version: str, inputs: Mapping[str, Any]) -> str:
@@ -140,12 +142,15 @@ class RetentionPlan:
     temporaries
         Hidden temporary files and folders (``.name.tmp-…``) that a killed or crashed write left behind, older than
         the minimum age: removed with the versions.
+    run_scratch
+        The scratch folders (``runs/{run_id}``) of runs that ended, older than the minimum age.
     """
 
     remove: tuple[VersionInfo, ...]
     kept: tuple[tuple[VersionInfo, str], ...] = ()
     stale_leases: tuple[str, ...] = field(default_factory=tuple)
     temporaries: tuple[str, ...] = field(default_factory=tuple)
+    run_scratch: tuple[str, ...] = field(default_factory=tuple)
 
 
 class VersionedStore:
@@ -319,6 +324,25 @@ class VersionedStore:
         for rel, document in self._json_documents(base):
             yield rel, Handle(**document)
 
+    # ------------------------------------------------------------------------------------------ scratch
+    def run_url(self, run_id: str, *parts: str) -> str:
+        """Where run ``run_id`` keeps its scratch (``parts`` below it); removed by retention once the run ended."""
+        _check_name(run_id, "run id")
+        return storage.join(self.root, RUNS, run_id, *parts)
+
+    def run_scratch(self) -> dict[str, float]:
+        """The run ids that have scratch, with the newest modification time of what each holds."""
+        fs, base_path = storage.url_to_fs(storage.join(self.root, RUNS), **self.storage_options)
+        if not fs.exists(base_path):
+            return {}
+        prefix = base_path.rstrip("/") + "/"
+        newest: dict[str, float] = {}
+        for path, info in fs.find(base_path, detail=True).items():
+            run_id = path[len(prefix) :].split("/", 1)[0]
+            if run_id:
+                newest[run_id] = max(newest.get(run_id, 0.0), _mtime(info))
+        return newest
+
     # ---------------------------------------------------------------------------------------- retention
     def plan_retention(
         self,
@@ -374,13 +398,20 @@ class VersionedStore:
                 else:
                     remove.append(v)
         temporaries = tuple(url for url, modified in self.temporaries() if now - modified >= min_age_s)
-        return RetentionPlan(tuple(remove), tuple(kept), stale, temporaries)
+        scratch = tuple(
+            self.run_url(run_id)
+            for run_id, modified in sorted(self.run_scratch().items())
+            if now - modified >= min_age_s
+            and (run_id not in active_holders if active_holders is not None else now - modified >= lease_ttl_s)
+        )
+        return RetentionPlan(tuple(remove), tuple(kept), stale, temporaries, scratch)
 
     def apply_retention(self, plan: RetentionPlan) -> None:
-        """Remove what :meth:`plan_retention` chose, the leases of runs that ended and stale temporaries."""
+        """Remove what :meth:`plan_retention` chose: versions, the leases and scratch of runs that ended and stale
+        temporaries."""
         self.remove(plan.remove)
         fs, _ = storage.url_to_fs(self.root, **self.storage_options)
-        for url in plan.temporaries:
+        for url in (*plan.temporaries, *plan.run_scratch):
             _, path = storage.url_to_fs(url, **self.storage_options)
             if fs.exists(path):
                 fs.rm(path, recursive=True)

@@ -115,6 +115,23 @@ def test_retention_spares_young_versions_and_unknown_runs_by_lease_age(tmp_path)
     assert not temp.exists() and store.versions() == []
 
 
+def test_retention_removes_the_scratch_of_runs_that_ended_only(tmp_path):
+    store = VersionedStore(str(tmp_path))
+    for run_id in ("running", "finished", "fresh"):
+        url = store.run_url(run_id, "atlas_union_steps.layout", "result.pkl")
+        storage.atomic_write_bytes(url, b"x")
+    for run_id in ("running", "finished"):
+        os.utime(store.run_url(run_id, "atlas_union_steps.layout", "result.pkl"), (1000, 1000))
+    plan = store.plan_retention(keep=0, min_age_s=3600, active_holders={"running"})
+    assert plan.run_scratch == (store.run_url("finished"),)  # "fresh" is young, "running" in progress
+    store.apply_retention(plan)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["fresh", "running"]
+    assert store.plan_retention(keep=0, min_age_s=0, lease_ttl_s=10**12).run_scratch == ()  # no run list: by age
+    assert store.plan_retention(keep=0, min_age_s=0, lease_ttl_s=0).run_scratch == tuple(
+        store.run_url(r) for r in ("fresh", "running")
+    )
+
+
 @pytest.mark.server
 def test_versions_pointers_and_retention_on_s3(s3):
     import s3fs
