@@ -4,7 +4,8 @@ Everything lives in a :class:`~idtrack_core.versions.VersionedStore` (a local fo
 content-addressed versions; each step takes the :class:`~idtrack_core.versions.Handle` of its inputs and returns the
 handle of its output::
 
-    versions/extracts/{species}/{assembly}/{release}/{version}/   release extract (Parquet + manifest.json)
+    versions/extracts/{species}/{db assembly}/{release}/{version}/  release extract (Parquet + manifest.json); the
+                                                                 assembly of the database's name (38, 37)
     versions/snapshots/{species}/{assembly}/{version}/           graph snapshot
     versions/indexes/{species}/{assembly}/{version}/             resolution index
 
@@ -27,7 +28,7 @@ import pandas as pd
 from idtrack_core import storage
 from idtrack_core.convert.index import INDEX_CODE_VERSION, ResolutionIndex
 from idtrack_core.convert.target import ConversionTarget
-from idtrack_core.ensembl.databases import CoreDatabase, validate_species
+from idtrack_core.ensembl.databases import CoreDatabase, assembly_matches, validate_species
 from idtrack_core.ensembl.extract import EXTRACT_CODE_VERSION
 from idtrack_core.ensembl.sources import EnsemblSource, databases_of, previous_database
 from idtrack_core.errors import SnapshotError
@@ -97,7 +98,7 @@ class Workspace:
             "fingerprint": source.fingerprint(db),
             "history_since": None if since is None else since.name,  # the sessions it has are left out
         }
-        return f"extracts/{self._scope}/{db.release}", version_id(
+        return f"extracts/{self.species}/{db.assembly}/{db.release}", version_id(
             "ensembl_release_extract", EXTRACT_CODE_VERSION, inputs
         )
 
@@ -118,7 +119,7 @@ class Workspace:
         UnknownSpeciesError
             The source has no database of this species/assembly (the message lists what it has).
         """
-        dbs = sorted(databases_of(source, self.species, self.assembly), key=lambda d: d.release)
+        dbs = sorted(databases_of(source, self.species, self.assembly), key=lambda d: (d.release, d.assembly))
         versions = [(db, *self._extract_version(source, db)) for db in dbs]
         found = {db: self.store.find(slot, version) for db, slot, version in versions}
         missing = [v for v in versions if found[v[0]] is None]
@@ -131,15 +132,18 @@ class Workspace:
         return [found[db] for db in dbs]
 
     def cached_extracts(self) -> list[Handle]:
-        """The newest complete extract of each release already in the store (no source access), oldest first."""
-        newest: dict[int, Handle] = {}
-        prefix = f"extracts/{self._scope}/"
+        """The newest complete extract of each database already in the store (no source access), in the order of
+        :meth:`extracts` (release, then the database's assembly)."""
+        newest: dict[tuple[int, str], Handle] = {}
+        prefix = f"extracts/{self.species}/"
         for v in self.store.versions():
-            if v.complete and v.slot.startswith(prefix) and v.slot[len(prefix) :].isdigit():
-                newest[int(v.slot[len(prefix) :])] = self.store.find(v.slot, v.version)  # versions() is time-sorted
+            db_assembly, _, release = v.slot[len(prefix) :].partition("/")
+            ours = v.slot.startswith(prefix) and release.isdigit() and assembly_matches(db_assembly, self.assembly)
+            if v.complete and ours:
+                newest[int(release), db_assembly] = self.store.find(v.slot, v.version)  # versions() is time-sorted
         if not newest:
-            raise SnapshotError(f"no cached extracts of {self.species} in {storage.redact(self.home)}; give --source")
-        return [newest[r] for r in sorted(newest)]
+            raise SnapshotError(f"no cached extracts of {self._scope} in {storage.redact(self.home)}; give --source")
+        return [newest[key] for key in sorted(newest)]
 
     def available_releases(self, source: EnsemblSource | None) -> list[int]:
         """Releases at the source (or, without a source, cached in the store)."""

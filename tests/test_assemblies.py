@@ -10,21 +10,36 @@ from idtrack_core.convert import convert
 from idtrack_core.ensembl import DumpSource, extract_release
 from idtrack_core.graph import build_snapshot
 from idtrack_core.simulation import read_ground_truth, simulate_mirror
+from idtrack_core.workspace import Workspace
 
 SPECIES, FIRST, SWITCH, LAST = "idtrack_simulans", 1, 4, 7
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def mirror(tmp_path_factory):
     root = tmp_path_factory.mktemp("assemblies") / "mirror"
     simulate_mirror(str(root), genes=400, releases=(FIRST, LAST), seed=5, assembly_switch=SWITCH)
-    source = DumpSource(str(root))
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def world(mirror):
+    source = DumpSource(mirror)
     dbs = source.list_databases(SPECIES)
     assert sorted((d.release, d.assembly) for d in dbs if d.release >= SWITCH) == [
         (r, a) for r in range(SWITCH, LAST + 1) for a in ("0", "1")
     ]
     extracts = [extract_release(source, SPECIES, "SIM" + d.assembly, d.release) for d in dbs]
-    return build_snapshot(extracts), read_ground_truth(str(root))
+    return build_snapshot(extracts), read_ground_truth(mirror)
+
+
+def test_a_workspace_of_every_assembly_keeps_each_assemblys_extracts_apart(mirror, tmp_path):
+    ws = Workspace(str(tmp_path), SPECIES, None)  # no --assembly: both trees, same release numbers
+    made = ws.extracts(DumpSource(mirror))
+    slots = [h.slot for h in made]
+    assert len(set(slots)) == len(made) == 2 * (LAST - FIRST + 1) - (SWITCH - FIRST)
+    assert {s.split("/")[2] for s in slots} == {"0", "1"}  # the databases' assemblies
+    assert ws.cached_extracts() == made  # offline, the same extracts in the same order
 
 
 def true_genes(truth, a: int, b: int) -> dict[str, set[str]]:

@@ -161,9 +161,9 @@ def test_convert_rebuilds_only_what_changed(tmp_path):
 
     before = manifests()
     assert sorted(before) == [
-        "extracts/idtrack_simulans/SIM1/1",
-        "extracts/idtrack_simulans/SIM1/2",
-        "extracts/idtrack_simulans/SIM1/3",
+        "extracts/idtrack_simulans/1/1",
+        "extracts/idtrack_simulans/1/2",
+        "extracts/idtrack_simulans/1/3",
         "indexes/idtrack_simulans/SIM1",
         "snapshots/idtrack_simulans/SIM1",
     ]
@@ -180,9 +180,9 @@ def test_convert_rebuilds_only_what_changed(tmp_path):
         assert {v: after[slot][v] for v in old} == old, slot
     new = {slot: sorted(set(after[slot]) - set(old)) for slot, old in before.items()}
     assert {slot: len(v) for slot, v in new.items()} == {
-        "extracts/idtrack_simulans/SIM1/1": 0,
-        "extracts/idtrack_simulans/SIM1/2": 1,  # the changed release
-        "extracts/idtrack_simulans/SIM1/3": 0,
+        "extracts/idtrack_simulans/1/1": 0,
+        "extracts/idtrack_simulans/1/2": 1,  # the changed release
+        "extracts/idtrack_simulans/1/3": 0,
         "indexes/idtrack_simulans/SIM1": 1,
         "snapshots/idtrack_simulans/SIM1": 1,
     }
