@@ -59,7 +59,7 @@ def test_convert_cold_then_warm_home_30000_ids(human_home, tmp_path):
     """The first call fills --home (here already holding the extracts); later calls reuse everything."""
     ws = human_home[0]
     home = tmp_path / "home"
-    shutil.copytree(ws.home, home)
+    shutil.copytree(ws.home, home, ignore=shutil.ignore_patterns("indexes"))  # other tests may have built one
     with gzip.open(HUMAN / "release-114/mysql/homo_sapiens_core_114_38/gene.txt.gz", "rt") as f:
         genes = [line.split("\t")[12] for line in f]
     ids = [*genes[:25_000], *(f"{g}.99" for g in genes[25_000:29_000]), *(f"junk{i}" for i in range(1000))]
