@@ -198,6 +198,15 @@ class VersionedStore:
         storage.publish_dir(self.version_url(slot, version), files, **self.storage_options)
         return self._sealed(slot, version)
 
+    def find_or_make(self, slot: str, version: str, make_files: Callable[[], Mapping[str, bytes]]) -> Handle:
+        """Reuse a version, or publish the files ``make_files()`` returns (called only when the version is missing:
+        the expensive build it runs is skipped when the version exists)."""
+        found = self.find(slot, version)
+        if found is not None:
+            log.info("%s version %s exists: reused", slot, version)
+            return found
+        return self.publish(slot, version, make_files())
+
     def build(self, slot: str, version: str, write: Callable[[str], Mapping[str, Any]]) -> Handle:
         """Reuse a version, or make it with ``write(url)`` (which writes its files into ``url`` and returns the
         manifest); the manifest is written last, so the version is complete only when everything is there."""

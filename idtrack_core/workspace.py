@@ -84,10 +84,6 @@ class Workspace:
         a published Ensembl database does not rewrite its mapping sessions, so that one's fingerprint is left out.
         """
         slot, version = self._extract_version(source, db)
-        found = self.store.find(slot, version)
-        if found is not None:
-            log.info("extract %s is up to date", db.name)
-            return found
         return self._make_extract(source, (db, slot, version))
 
     def _extract_version(self, source: EnsemblSource, db: CoreDatabase) -> tuple[str, str]:
@@ -103,12 +99,15 @@ class Workspace:
         )
 
     def _make_extract(self, source: EnsemblSource, target: tuple[CoreDatabase, str, str]) -> Handle:
-        from idtrack_core.ensembl.extract import extract_files, extract_release
-
         db, slot, version = target
-        log.info("extracting %s", db.name)
-        extract = extract_release(source, db.species, db.assembly, db.release, history="new")
-        return self.store.publish(slot, version, extract_files(extract))
+
+        def make_files() -> dict[str, bytes]:
+            from idtrack_core.ensembl.extract import extract_files, extract_release
+
+            log.info("extracting %s", db.name)
+            return extract_files(extract_release(source, db.species, db.assembly, db.release, history="new"))
+
+        return self.store.find_or_make(slot, version, make_files)
 
     def extracts(self, source: EnsemblSource) -> list[Handle]:
         """Up-to-date extracts of every release the source has for this species/assembly (oldest first); the
@@ -159,16 +158,16 @@ class Workspace:
         inputs = {"extracts": sorted(h.version for h in extracts)}
         version = version_id("id_graph_snapshot", SNAPSHOT_CODE_VERSION, inputs)
         slot = f"snapshots/{self._scope}"
-        found = self.store.find(slot, version)
-        if found is not None:
-            log.info("snapshot %s is up to date", version)
-            return found
-        from idtrack_core.graph.build import build_snapshot
 
-        with progress(f"building the graph snapshot of {len(extracts)} releases"):
-            snap = build_snapshot([h.url for h in extracts], storage_options=self.storage_options)
+        def make_files() -> dict[str, bytes]:
+            from idtrack_core.graph.build import build_snapshot
+
+            with progress(f"building the graph snapshot of {len(extracts)} releases"):
+                snap = build_snapshot([h.url for h in extracts], storage_options=self.storage_options)
             lineage = {"extracts": [_extract_lineage(h, self.storage_options) for h in extracts]}
-            return self.store.publish(slot, version, snapshot_files(snap, {"lineage": lineage}))
+            return snapshot_files(snap, {"lineage": lineage})
+
+        return self.store.find_or_make(slot, version, make_files)
 
     def load_snapshot(self, snapshot: Handle) -> Snapshot:
         """Load a snapshot version."""
@@ -185,23 +184,23 @@ class Workspace:
         inputs = {"snapshot": snapshot.version, "target": target.key}
         version = version_id("resolution_index", INDEX_CODE_VERSION, inputs)
         slot = f"indexes/{self._scope}"
-        found = self.store.find(slot, version)
-        if found is not None:
-            log.info("resolution index %s is up to date", version)
-            return found
-        with progress(f"building the resolution index (release {target.to_release}, {target.final_database})"):
-            index = ResolutionIndex.build(self.load_snapshot(snapshot), target)
-        lineage = {
-            **manifest.get("lineage", {}),
-            "snapshot": {
-                "version": snapshot.version,
-                "content_sha256": manifest["content_sha256"],
-                "species": manifest["species"],
-                "assembly": manifest["assembly"],
-                "releases": [r["release"] for r in manifest["releases"]],
-            },
-        }
-        return self.store.publish(slot, version, index.files({"version": version, "lineage": lineage}))
+
+        def make_files() -> dict[str, bytes]:
+            with progress(f"building the resolution index (release {target.to_release}, {target.final_database})"):
+                index = ResolutionIndex.build(self.load_snapshot(snapshot), target)
+            lineage = {
+                **manifest.get("lineage", {}),
+                "snapshot": {
+                    "version": snapshot.version,
+                    "content_sha256": manifest["content_sha256"],
+                    "species": manifest["species"],
+                    "assembly": manifest["assembly"],
+                    "releases": [r["release"] for r in manifest["releases"]],
+                },
+            }
+            return index.files({"version": version, "lineage": lineage})
+
+        return self.store.find_or_make(slot, version, make_files)
 
     def load_index(self, index: Handle) -> ResolutionIndex:
         """Load a resolution index version."""
