@@ -218,6 +218,7 @@ def harmonize(
     exclude_failing: bool = False,
     obs_columns: Sequence[str] = (),
     var_names: VarNames = "ensembl",
+    id_namespace: str | Mapping[str, str | None] | None = None,
     storage_options: Mapping[str, Any] | None = None,
 ) -> Harmonization:
     """Match every feature of every study once; inspect the result, then build union and intersect atlases.
@@ -247,6 +248,9 @@ def harmonize(
     var_names
         The atlases' var names: ``"ensembl"`` (gene IDs) or ``"symbol"`` (names in ``final_database``, made unique);
         the Ensembl ID is in ``var["ensembl_id"]`` either way.
+    id_namespace
+        The database of all-numeric var names (``"entrez"`` for NCBI Gene IDs, or a database display name), for
+        every study or per study name; such studies are refused without it (they may be row numbers).
     storage_options
         fsspec options for study URLs and atlas outputs.
 
@@ -286,6 +290,7 @@ def harmonize(
         exclude_failing,
         tuple(obs_columns),
         var_names,
+        id_namespace,
         dict(storage_options or {}),
     )
     return Harmonization(studies, index, settings)
@@ -299,6 +304,7 @@ class _Settings:
     exclude_failing: bool
     obs_columns: tuple[str, ...]
     var_names: VarNames
+    id_namespace: str | Mapping[str, str | None] | None
     storage_options: dict[str, Any]
 
 
@@ -318,7 +324,9 @@ class Harmonization:
         self._scratch = tempfile.mkdtemp(prefix="idtrack-harmonization-")
         self._finalizer = weakref.finalize(self, shutil.rmtree, self._scratch, True)
         self.urls, in_memory = self._study_files(studies)
-        self.features, self.matchings, files = match_studies(self.urls, index.lookup, settings.storage_options)
+        self.features, self.matchings, files = match_studies(
+            self.urls, index.lookup, settings.storage_options, id_namespace=settings.id_namespace
+        )
         for name in in_memory:  # the file read is a scratch copy: say so in the provenance
             files[name] = {**files[name], "url": f"<in-memory AnnData {name!r}>"}
         self._files = files

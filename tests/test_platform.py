@@ -22,6 +22,7 @@ from idtrack_assets.sensors import ensembl_release_sensor, study_registry_sensor
 from idtrack_core.demo_data import ensure_demo
 from idtrack_core.harmonize.plan import read_plan
 from idtrack_core.provenance import from_uns
+from idtrack_core.simulation import read_ground_truth
 from idtrack_core.versions import VersionedStore
 
 pytestmark = pytest.mark.slow
@@ -228,6 +229,32 @@ def test_failing_study_blocks_the_atlas_in_run_and_under_automation(demo_home, t
         assert run(looser, instance, GATED).success
         plan, _ = read_plan(store_of(looser).pointer("harmonization_plan").url)
         assert "mostly_junk" in plan.studies
+
+
+def test_a_study_of_ncbi_gene_ids_is_matched_when_its_registry_entry_says_so(demo_home, tmp_path):
+    names = read_ground_truth(str(demo_home / "demo" / "mirror")).names
+    entrez = sorted(set(names.loc[(names["release"] == 4) & (names["kind"] == "entrez_id"), "name"].astype(str)))
+    x = sp.random(30, len(entrez), density=0.2, format="csr", random_state=0, dtype=np.float32)
+    study = tmp_path / "entrez.h5ad"
+    ad.AnnData(X=x, obs=pd.DataFrame(index=[f"c{i}" for i in range(30)]), var=pd.DataFrame(index=entrez)).write_h5ad(
+        study
+    )
+    registry = tmp_path / "studies.yaml"
+    spec = {"said": {"path": str(study), "id_namespace": "entrez"}, "unsaid": {"path": str(study)}}
+    registry.write_text(yaml.safe_dump({"studies": spec}))
+    definitions = platform(demo_home, tmp_path, registry)
+    with dg.instance_for_test() as instance:
+        prepare(definitions, instance, ["said", "unsaid"])
+        unsaid = run(definitions, instance, ["study_features", "study_matchings"], "unsaid")
+        assert not unsaid.success
+        assert any("are numbers" in m and "id_namespace: entrez" in m for m in failure_messages(unsaid)), (
+            failure_messages(unsaid)
+        )
+        assert run(definitions, instance, ["study_features", "study_matchings"], "said").success
+        event = instance.get_latest_materialization_event(dg.AssetKey("study_matchings"))
+        meta = event.asset_materialization.metadata
+        assert event.asset_materialization.partition == "said"
+        assert meta["input_ids"].value == len(entrez) and meta["one_to_none"].value == 0
 
 
 def two_study_registry(home: Path, tmp: Path) -> tuple[Path, Path]:

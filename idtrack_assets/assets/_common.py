@@ -7,7 +7,7 @@ from contextlib import contextmanager
 import dagster as dg
 import pandas as pd
 
-from idtrack_core.errors import QualityGateError, StalePlanError
+from idtrack_core.errors import QualityGateError, StalePlanError, StudyInputError
 from idtrack_core.versions import Handle
 
 # Data versions of outputs are what makes staleness in the UI true; Dagster 1.13 still calls the parameter beta.
@@ -26,9 +26,9 @@ def versioned(handle: Handle, metadata: dict) -> dg.Output[Handle]:
 
 @contextmanager
 def refused_as_failure() -> Iterator[None]:
-    """Turn a refusal of the library (a study failing its gates, a stale plan) into a Dagster failure whose
-    description is the library's message (which names the study and the check)."""
+    """Turn a refusal of the library (a study failing its gates, a stale plan, a study file it cannot use) into a
+    Dagster failure whose description is the library's message (which names the study and the check)."""
     try:
         yield
-    except (QualityGateError, StalePlanError) as exc:
+    except (QualityGateError, StalePlanError, StudyInputError) as exc:
         raise dg.Failure(description=str(exc)) from exc

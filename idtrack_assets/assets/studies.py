@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from idtrack_assets.assets._common import preview
+from idtrack_assets.assets._common import preview, refused_as_failure
 from idtrack_assets.partitions import studies_partitions
 from idtrack_assets.resources import AtlasSettings, AtlasStorage, StudyRegistryResource
 from idtrack_core import storage
@@ -33,8 +33,9 @@ def study_features(context: dg.AssetExecutionContext, study_registry: StudyRegis
     """The var table of a study's .h5ad (index = var names), read without loading X; ``attrs['file']`` holds the
     identity of the file that was read."""
     entry = study_registry.entry(context.partition_key)
-    identity = study_file_identity(entry.url, study_registry.storage_options)
-    f = read_study_features(entry.url, study_registry.storage_options)
+    with refused_as_failure():
+        identity = study_file_identity(entry.url, study_registry.storage_options)
+        f = read_study_features(entry.url, study_registry.storage_options)
     var = f.var.astype({c: str for c in f.var.columns if f.var[c].dtype == object})
     var.attrs = {"study": entry.name, "file": identity}
     return dg.Output(
@@ -72,9 +73,12 @@ def study_matchings(
     """Every feature of the study converted with the resolution index it is given, and the blocking quality gates."""
     study = context.partition_key
     index = ResolutionIndex.read(resolution_index.url, **atlas_storage.storage_options)
-    matching = match_features(list(study_features.index.astype(str)), index.lookup)
+    entry = study_registry.entry(study)
+    features = list(study_features.index.astype(str))
+    with refused_as_failure():
+        matching = match_features(features, index.lookup, entry.id_namespace, f"study {study!r} ({entry.url})")
     matching.attrs = {"study": study, "file": study_features.attrs["file"], "index_version": resolution_index.version}
-    report = evaluate_gates(study, matching, atlas_settings.thresholds(study_registry.entry(study)))
+    report = evaluate_gates(study, matching, atlas_settings.thresholds(entry))
     yield dg.Output(
         matching,
         data_version=dg.DataVersion(storage.frame_sha256(matching)[:20]),

@@ -72,9 +72,9 @@ def check_release(release: int | str, releases: Sequence[int], where: str) -> No
     raise UnknownReleaseError(f"release {release} is not available {where}{hint}; available: {listed}")
 
 
-def check_studies(studies: Mapping[str, str], id_namespace: str | None = None) -> None:
-    """Every study file exists and is an AnnData ``.h5ad`` with usable var names (all-numeric names need
-    ``id_namespace``).
+def check_studies(studies: Mapping[str, str], id_namespaces: Mapping[str, str | None] | None = None) -> None:
+    """Every study file exists and is an AnnData ``.h5ad`` with usable var names (all-numeric names need the
+    study's entry in ``id_namespaces``).
 
     Raises
     ------
@@ -88,7 +88,8 @@ def check_studies(studies: Mapping[str, str], id_namespace: str | None = None) -
     validate_study_names(list(studies))
     for name, url in studies.items():
         features = read_study_features(url)
-        check_feature_names(list(features.var_names), f"study {name!r} ({features.url})", id_namespace)
+        namespace = (id_namespaces or {}).get(name)
+        check_feature_names(list(features.var_names), f"study {name!r} ({features.url})", namespace)
 
 
 def checked_target(args: argparse.Namespace) -> Any:

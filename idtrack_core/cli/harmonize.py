@@ -28,6 +28,11 @@ def study_thresholds(args: argparse.Namespace, names: list[str], overrides: dict
     return {name: overrides[name].gates(defaults) if name in overrides else defaults for name in names}
 
 
+def study_namespaces(args: argparse.Namespace, names: list[str], entries: dict[str, Any]) -> dict[str, str | None]:
+    """Each study's ID namespace: the registry's ``id_namespace``, else the command's ``--id-namespace``."""
+    return {name: getattr(entries.get(name), "id_namespace", None) or args.id_namespace for name in names}
+
+
 def registered_studies(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, Any]]:
     """Study → URL from ``--study`` and ``--registry``, and the registry's entries (for per-study limits)."""
     from idtrack_core.harmonize.registry import load_registry
@@ -94,13 +99,14 @@ def cmd_harmonize(args: argparse.Namespace) -> int:
     from idtrack_core.workspace import Workspace, index_with_home
 
     studies, entries = registered_studies(args)
-    check_studies(studies, args.id_namespace)  # fail fast: every input before the index is built
+    namespaces = study_namespaces(args, list(studies), entries)
+    check_studies(studies, namespaces)  # fail fast: every input before the index is built
     check_output(args.out)
     folder = report_folder(args.report)
     check_output(args.report, folder=folder is not None)
     source = checked_target(args)
     index = index_with_home(Workspace(args.home, args.species, args.assembly), source, target_from(args))
-    _, matchings, files = match_studies(studies, index.lookup, id_namespace=args.id_namespace)
+    _, matchings, files = match_studies(studies, index.lookup, id_namespace=namespaces)
     limits = study_thresholds(args, list(studies), entries)
     defaults = Thresholds(args.max_failure_rate, args.max_ambiguity_rate, args.max_collisions)
     policy = HarmonizationPolicy(args.one_to_many, args.many_to_one, not args.drop_consistent_failures)
@@ -172,7 +178,8 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--id-namespace",
-        help="database of all-numeric var names (refused without it), e.g. entrez for NCBI Gene IDs",
+        help="database of all-numeric var names (refused without it), e.g. entrez for NCBI Gene IDs; a registry "
+        "entry's id_namespace wins for its study",
     )
     p.add_argument(
         "--registry", help="study registry (YAML or CSV) with optional per-study gate limits, e.g. studies.yaml"

@@ -66,7 +66,8 @@ def check_feature_names(names: Sequence[str], shown: str, id_namespace: str | No
     )
     raise StudyInputError(
         f"{shown}: all {len(names)} var names are {kind} ({first}, …): {hint}; if they are NCBI Gene IDs, "
-        "say so with --id-namespace entrez (id_namespace='entrez' in the library)"
+        "say so with --id-namespace entrez (id_namespace='entrez' in the library, id_namespace: entrez in a "
+        "study registry entry)"
     )
 
 

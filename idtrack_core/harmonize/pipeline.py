@@ -97,12 +97,13 @@ def match_studies(
     lookup: Lookup,
     storage_options: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
-    id_namespace: str | None = None,
+    id_namespace: str | Mapping[str, str | None] | None = None,
 ) -> tuple[dict[str, StudyFeatures], dict[str, pd.DataFrame], dict[str, dict[str, Any]]]:
     """Read every study's features (without X), note its file identity, and match the features.
 
     All-numeric var names are refused unless ``id_namespace`` says which database they come from (see
-    :mod:`~idtrack_core.harmonize.namespaces`); a study with 0 cells is reported with a warning.
+    :mod:`~idtrack_core.harmonize.namespaces`): one namespace for every study, or one per study name (a study
+    left out has none); a study with 0 cells is reported with a warning.
 
     Returns
     -------
@@ -120,7 +121,8 @@ def match_studies(
             if features[name].n_obs == 0:
                 log.warning("study %s (%s) has 0 cells: it adds features to the plan but no cells", name, url)
             study = f"study {name!r} ({features[name].url})"
-            matchings[name] = match_features(list(features[name].var_names), lookup, id_namespace, study)
+            namespace = id_namespace.get(name) if isinstance(id_namespace, Mapping) else id_namespace
+            matchings[name] = match_features(list(features[name].var_names), lookup, namespace, study)
             log.info("study %s: %d features matched", name, len(matchings[name]))
             bar.update(note=name)
             if progress:
@@ -386,15 +388,15 @@ def harmonize(
     progress: Callable[[str], None] | None = None,
     thresholds: Thresholds | Mapping[str, Thresholds] | None = None,
     exclude_failing: bool = False,
-    id_namespace: str | None = None,
+    id_namespace: str | Mapping[str, str | None] | None = None,
     atlas_format: AtlasFormat = "h5ad",
 ) -> HarmonizeResult:
     """Match every study, gate, plan, and (with ``out``) write the merged ``mode`` atlas out-of-core.
 
     ``thresholds`` is one set of gate limits for every study or a mapping study → limits (default
     :class:`Thresholds`); a study failing a gate is refused (``QualityGateError``) unless ``exclude_failing``.
-    ``id_namespace`` is the database of all-numeric var names (see :func:`match_studies`).
-    ``atlas_format`` is ``h5ad`` (default) or ``zarr``.
+    ``id_namespace`` is the database of all-numeric var names, for every study or per study (see
+    :func:`match_studies`). ``atlas_format`` is ``h5ad`` (default) or ``zarr``.
     """
     policy = policy or HarmonizationPolicy()
     features, matchings, files = match_studies(studies, index.lookup, storage_options, progress, id_namespace)

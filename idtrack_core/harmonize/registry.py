@@ -5,8 +5,9 @@ A YAML file::
     studies:
       heart: {path: data/heart.h5ad}
       lung: {path: s3://bucket/lung.h5ad, max_failure_rate: 0.3}
+      kidney: {path: data/kidney.h5ad, id_namespace: entrez}   # var names are NCBI Gene IDs
 
-or a CSV with columns ``study,path[,max_failure_rate,max_ambiguity_rate,max_collisions]``; or a watched
+or a CSV with columns ``study,path[,max_failure_rate,max_ambiguity_rate,max_collisions,id_namespace]``; or a watched
 folder/prefix whose ``*.h5ad`` files are studies named after the file. Relative paths are relative to the
 registry file. Each study has a fingerprint (size and modification time or ETag) to notice changes.
 """
@@ -44,11 +45,13 @@ def validate_study_names(names: Sequence[str]) -> None:
 
 @dataclass(frozen=True)
 class StudyEntry:
-    """One registered study; ``thresholds`` holds only the per-study overrides."""
+    """One registered study; ``thresholds`` holds only the per-study overrides; ``id_namespace`` says which
+    database all-numeric var names come from (see :mod:`~idtrack_core.harmonize.namespaces`)."""
 
     name: str
     url: str
     thresholds: Mapping[str, float] | None = None
+    id_namespace: str | None = None
 
     def gates(self, defaults: Thresholds) -> Thresholds:
         return replace(defaults, **dict(self.thresholds or {}))
@@ -86,7 +89,12 @@ def _parse(text: str, source: str, base: str) -> list[StudyEntry]:
         if missing:
             raise StudyInputError(f"{storage.redact(source)}: registry CSV lacks column(s) {sorted(missing)}")
         rows = [
-            (r["study"], r["path"], {k: r[k] for k in THRESHOLD_FIELDS if k in table.columns and pd.notna(r[k])})
+            (
+                r["study"],
+                r["path"],
+                {k: r[k] for k in THRESHOLD_FIELDS if k in table.columns and pd.notna(r[k])},
+                r["id_namespace"] if "id_namespace" in table.columns and pd.notna(r["id_namespace"]) else None,
+            )
             for r in table.to_dict("records")
         ]
     else:
@@ -99,12 +107,19 @@ def _parse(text: str, source: str, base: str) -> list[StudyEntry]:
             spec = {"path": spec} if isinstance(spec, str) else dict(spec or {})
             if "path" not in spec:
                 raise StudyInputError(f"{storage.redact(source)}: study {name!r} has no path")
-            unknown = set(spec) - {"path", *THRESHOLD_FIELDS}
+            unknown = set(spec) - {"path", "id_namespace", *THRESHOLD_FIELDS}
             if unknown:
                 raise StudyInputError(f"{storage.redact(source)}: study {name!r} has unknown key(s) {sorted(unknown)}")
-            rows.append((str(name), str(spec["path"]), {k: spec[k] for k in THRESHOLD_FIELDS if k in spec}))
+            thresholds = {k: spec[k] for k in THRESHOLD_FIELDS if k in spec}
+            rows.append((str(name), str(spec["path"]), thresholds, spec.get("id_namespace")))
     return [
-        StudyEntry(name, _resolve(path, base), {k: float(v) for k, v in t.items()} or None) for name, path, t in rows
+        StudyEntry(
+            name,
+            _resolve(path, base),
+            {k: float(v) for k, v in t.items()} or None,
+            str(namespace).strip() or None if namespace is not None else None,
+        )
+        for name, path, t, namespace in rows
     ]
 
 

@@ -9,8 +9,9 @@ import anndata as ad
 import pytest
 
 from idtrack_core.ensembl import read_extract
+from idtrack_core.errors import StudyInputError
 
-from .helpers import SIM, TARGET, error_line, leftovers, run_cli, write_study
+from .helpers import SIM, SIM_ASSEMBLY, SIM_SPECIES, TARGET, error_line, leftovers, run_cli, write_study
 
 DB3 = Path("release-3/mysql/idtrack_simulans_core_3_1")
 
@@ -182,6 +183,34 @@ def test_numeric_var_names_with_their_namespace(sim_mirror, home_copy, entrez_id
     row = report.read_text().splitlines()[1].split(",")
     assert row[0] == "e" and int(row[1]) == len(entrez_ids) and int(row[2]) + int(row[3]) == len(entrez_ids)
     assert ad.read_h5ad(out, backed="r").n_obs == 30
+
+
+def test_numeric_var_names_with_their_namespace_in_the_registry(sim_mirror, home_copy, entrez_ids, tmp_path):
+    """The registry says which studies hold NCBI Gene IDs; the others keep refusing numbers."""
+    entrez = write_study(tmp_path / "entrez.h5ad", entrez_ids, 30)
+    rows = write_study(tmp_path / "rows.h5ad", [str(i) for i in range(136)], 10)
+    registry = tmp_path / "studies.csv"
+    registry.write_text(f"study,path,id_namespace\ne,{entrez},entrez\nr,{rows},\n")
+    out, report = tmp_path / "atlas.h5ad", tmp_path / "report.csv"
+    base = ["harmonize", "--source", sim_mirror, "--home", home_copy, *SIM, *TARGET, "--out", out]
+    line = error_line(run_cli(*base, "--registry", registry))
+    assert "study 'r'" in line and "row numbers" in line and "id_namespace: entrez in a study registry" in line
+    registry.write_text(f"study,path,id_namespace\ne,{entrez},entrez\n")
+    proc = run_cli(*base, "--registry", registry, "--report", report)
+    assert proc.returncode == 0, proc.stderr
+    row = report.read_text().splitlines()[1].split(",")
+    assert row[0] == "e" and int(row[2]) + int(row[3]) == len(entrez_ids)  # every ID matched as NCBI Gene
+
+
+def test_numeric_var_names_with_their_namespace_in_the_notebook(sim_mirror, home_copy, entrez_ids, tmp_path):
+    import idtrack_core
+
+    study = write_study(tmp_path / "entrez.h5ad", entrez_ids, 30)
+    target = {"source": str(sim_mirror), "species": SIM_SPECIES, "assembly": SIM_ASSEMBLY, "home": str(home_copy)}
+    with pytest.raises(StudyInputError, match="id_namespace='entrez' in the library"):
+        idtrack_core.harmonize({"e": str(study)}, final_database="HGNC Symbol", **target)
+    h = idtrack_core.harmonize({"e": str(study)}, final_database="HGNC Symbol", id_namespace={"e": "entrez"}, **target)
+    assert h.diagnostics.loc["e", "one_to_none"] == 0 and h.union().shape == (30, len(entrez_ids))
 
 
 def test_row_numbers_with_a_namespace_fail_their_gates(sim_mirror, home_copy, tmp_path):
