@@ -14,8 +14,9 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any, TypeVar
 
 import fsspec
 import pandas as pd
@@ -28,6 +29,7 @@ from idtrack_core.errors import SnapshotError
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
+T = TypeVar("T")
 
 
 def url_to_fs(url: str, **storage_options: Any) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -38,6 +40,12 @@ def url_to_fs(url: str, **storage_options: Any) -> tuple[fsspec.AbstractFileSyst
     """
     fs, path = fsspec.core.url_to_fs(url, **network.fsspec_options(url, storage_options))
     return network.single_try(fs), path
+
+
+def retried(fs: fsspec.AbstractFileSystem, call: Callable[[], T], what: str) -> T:
+    """``call()`` once on a local filesystem; on a remote one, retried on transient errors within the network
+    settings' attempts and deadline (:func:`idtrack_core.network.retrying`). ``call`` must be safe to repeat."""
+    return call() if is_local(fs) else network.retrying(call, what)
 
 
 def join(url: str, *parts: str) -> str:
@@ -71,16 +79,23 @@ def parquet_bytes(df: pd.DataFrame, keep_index: bool = False) -> bytes:
 def read_parquet_file(url: str, **storage_options: Any) -> pd.DataFrame:
     """Read one Parquet file as pandas would write it back (index and categoricals restored)."""
     fs, path = url_to_fs(url, **storage_options)
-    with fs.open(path, "rb") as f:
-        return pq.read_table(f).to_pandas()
+
+    def read() -> pa.Table:
+        with fs.open(path, "rb") as f:
+            return pq.read_table(f)
+
+    return retried(fs, read, f"reading {redact(url)}").to_pandas()
 
 
 def read_parquet(url: str, columns: list[str] | None = None, **storage_options: Any) -> pd.DataFrame:
     """Read one Parquet file from any fsspec URL with nullable pandas dtypes."""
     fs, path = url_to_fs(url, **storage_options)
-    with fs.open(path, "rb") as f:
-        table = pq.read_table(f, columns=columns)
-    return table.to_pandas(types_mapper=nullable_type)
+
+    def read() -> pa.Table:
+        with fs.open(path, "rb") as f:
+            return pq.read_table(f, columns=columns)
+
+    return retried(fs, read, f"reading {redact(url)}").to_pandas(types_mapper=nullable_type)
 
 
 def nullable_type(dtype: pa.DataType) -> Any:
@@ -114,7 +129,7 @@ def json_bytes(obj: Any) -> bytes:
 def read_bytes(url: str, **storage_options: Any) -> bytes:
     """The whole content of one file (local path or URL)."""
     fs, path = url_to_fs(url, **storage_options)
-    return fs.cat_file(path)
+    return retried(fs, lambda: fs.cat_file(path), f"reading {redact(url)}")
 
 
 def read_json(url: str, **storage_options: Any) -> Any:
@@ -125,16 +140,20 @@ def read_json(url: str, **storage_options: Any) -> Any:
 def file_sha256(url: str, **storage_options: Any) -> str:
     """SHA-256 of a file's bytes, read in blocks (local path or URL)."""
     fs, path = url_to_fs(url, **storage_options)
-    digest = hashlib.sha256()
-    with fs.open(path, "rb") as f:
-        while block := f.read(8 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+
+    def digest() -> str:
+        sha = hashlib.sha256()
+        with fs.open(path, "rb") as f:
+            while block := f.read(8 << 20):
+                sha.update(block)
+        return sha.hexdigest()
+
+    return retried(fs, digest, f"reading {redact(url)}")
 
 
 def exists(url: str, **storage_options: Any) -> bool:
     fs, path = url_to_fs(url, **storage_options)
-    return fs.exists(path)
+    return retried(fs, lambda: fs.exists(path), f"looking for {redact(url)}")
 
 
 def atomic_write_bytes(url: str, data: bytes, **storage_options: Any) -> None:
@@ -153,8 +172,13 @@ def atomic_write_bytes(url: str, data: bytes, **storage_options: Any) -> None:
             if os.path.exists(tmp):
                 os.remove(tmp)
     else:
-        with fs.open(path, "wb") as f:
-            f.write(data)
+        retried(fs, partial(_put, fs, path, data), f"writing {redact(url)}")
+
+
+def _put(fs: fsspec.AbstractFileSystem, path: str, data: bytes | memoryview) -> None:
+    """One whole object (bytes or any buffer, e.g. Arrow's) written to a remote filesystem."""
+    with fs.open(path, "wb") as f:
+        f.write(data)
 
 
 def table_files(
@@ -190,10 +214,8 @@ def read_tables(
     tables = {}
     for name, info in manifest["tables"].items():
         file_url = join(url, info["file"])
-        if verify:
-            fs, path = url_to_fs(file_url, **storage_options)
-            if hashlib.sha256(fs.cat_file(path)).hexdigest() != info["sha256"]:
-                raise SnapshotError(f"{redact(file_url)}: checksum mismatch (corrupt or changed)")
+        if verify and hashlib.sha256(read_bytes(file_url, **storage_options)).hexdigest() != info["sha256"]:
+            raise SnapshotError(f"{redact(file_url)}: checksum mismatch (corrupt or changed)")
         tables[name] = read_parquet(file_url, **storage_options)
     return tables
 
@@ -211,14 +233,11 @@ def publish_dir(url: str, files: Mapping[str, bytes], **storage_options: Any) ->
         with io_errors.writing(url, needed=sum(len(data) for data in files.values())):
             _publish_local(path, files)
         return
-    if fs.exists(path):
-        fs.rm(path, recursive=True)
-    for name, data in sorted(files.items()):
-        if name != MANIFEST:
-            with fs.open(f"{path}/{name}", "wb") as f:
-                f.write(data)
-    with fs.open(f"{path}/{MANIFEST}", "wb") as f:
-        f.write(files[MANIFEST])
+
+    shown = redact(url)
+    retried(fs, lambda: fs.rm(path, recursive=True) if fs.exists(path) else None, f"clearing {shown}")
+    for name, data in sorted(files.items(), key=lambda item: (item[0] == MANIFEST, item[0])):  # manifest last
+        retried(fs, partial(_put, fs, f"{path}/{name}", data), f"writing {shown}/{name}")
 
 
 def _publish_local(path: str, files: Mapping[str, bytes]) -> None:

@@ -88,8 +88,7 @@ class Handle:
 
     def manifest(self, **storage_options: Any) -> dict[str, Any]:
         """The version's manifest, checked against :attr:`manifest_sha256`."""
-        fs, path = storage.url_to_fs(self.file(storage.MANIFEST), **storage_options)
-        data = fs.cat_file(path)
+        data = storage.read_bytes(self.file(storage.MANIFEST), **storage_options)
         if hashlib.sha256(data).hexdigest() != self.manifest_sha256:
             raise SnapshotError(f"{storage.redact(self.url)}: manifest changed since version {self.version} was made")
         return json.loads(data)
@@ -182,9 +181,8 @@ class VersionedStore:
     def find(self, slot: str, version: str) -> Handle | None:
         """The handle of a complete version, or None when it does not exist (or is incomplete)."""
         url = self.version_url(slot, version)
-        fs, path = storage.url_to_fs(storage.join(url, storage.MANIFEST), **self.storage_options)
         try:
-            data = fs.cat_file(path)
+            data = storage.read_bytes(storage.join(url, storage.MANIFEST), **self.storage_options)
         except FileNotFoundError:
             return None
         return Handle(slot, version, url, hashlib.sha256(data).hexdigest())
@@ -230,9 +228,7 @@ class VersionedStore:
     def _entries(self) -> tuple[str, dict[str, Any]]:
         """The path prefix of ``versions/`` and every file and folder under it (fsspec details)."""
         fs, base_path = storage.url_to_fs(storage.join(self.root, VERSIONS), **self.storage_options)
-        if not fs.exists(base_path):
-            return base_path.rstrip("/") + "/", {}
-        return base_path.rstrip("/") + "/", fs.find(base_path, withdirs=True, detail=True)
+        return base_path.rstrip("/") + "/", _listing(fs, base_path, withdirs=True)
 
     def temporaries(self) -> list[tuple[str, float]]:
         """Hidden temporaries (``.name.tmp-…``) under ``versions/`` with their modification times: what a killed
@@ -269,11 +265,14 @@ class VersionedStore:
 
     def remove(self, versions: Collection[VersionInfo]) -> None:
         """Delete these version folders (use :meth:`plan_retention` to choose them)."""
-        fs, _ = storage.url_to_fs(self.root, **self.storage_options)
         for v in versions:
-            _, path = storage.url_to_fs(v.url, **self.storage_options)
             log.info("removing %s version %s", v.slot, v.version)
-            fs.rm(path, recursive=True)
+            self._remove_tree(v.url)
+
+    def _remove_tree(self, url: str) -> None:
+        """Delete a folder and everything in it (nothing when it is gone already); retried on a remote store."""
+        fs, path = storage.url_to_fs(url, **self.storage_options)
+        storage.retried(fs, lambda: fs.rm(path, recursive=True) if fs.exists(path) else None, f"removing {url}")
 
     # ----------------------------------------------------------------------------------------- pointers
     def point(self, name: str, handle: Handle) -> None:
@@ -321,13 +320,12 @@ class VersionedStore:
 
     def _json_documents(self, base: str) -> Iterator[tuple[str, Any]]:
         fs, base_path = storage.url_to_fs(base, **self.storage_options)
-        if not fs.exists(base_path):
-            return
         prefix = base_path.rstrip("/") + "/"
-        for path in sorted(fs.find(base_path)):
+        for path in sorted(_listing(fs, base_path)):
             if path.endswith(".json") and not path.rsplit("/", 1)[-1].startswith("."):
                 rel = path[len(prefix) :][: -len(".json")]
-                yield rel, json.loads(fs.cat_file(path))
+                data = storage.retried(fs, lambda path=path: fs.cat_file(path), f"reading {path}")
+                yield rel, json.loads(data)
 
     def _json_files(self, base: str) -> Iterator[tuple[str, Handle]]:
         for rel, document in self._json_documents(base):
@@ -342,11 +340,9 @@ class VersionedStore:
     def run_scratch(self) -> dict[str, float]:
         """The run ids that have scratch, with the newest modification time of what each holds."""
         fs, base_path = storage.url_to_fs(storage.join(self.root, RUNS), **self.storage_options)
-        if not fs.exists(base_path):
-            return {}
         prefix = base_path.rstrip("/") + "/"
         newest: dict[str, float] = {}
-        for path, info in fs.find(base_path, detail=True).items():
+        for path, info in _listing(fs, base_path).items():
             run_id = path[len(prefix) :].split("/", 1)[0]
             if run_id:
                 newest[run_id] = max(newest.get(run_id, 0.0), _mtime(info))
@@ -419,15 +415,10 @@ class VersionedStore:
         """Remove what :meth:`plan_retention` chose: versions, the leases and scratch of runs that ended and stale
         temporaries."""
         self.remove(plan.remove)
-        fs, _ = storage.url_to_fs(self.root, **self.storage_options)
         for url in (*plan.temporaries, *plan.run_scratch):
-            _, path = storage.url_to_fs(url, **self.storage_options)
-            if fs.exists(path):
-                fs.rm(path, recursive=True)
+            self._remove_tree(url)
         for holder in plan.stale_leases:
-            _, path = storage.url_to_fs(storage.join(self.root, LEASES, holder), **self.storage_options)
-            if fs.exists(path):
-                fs.rm(path, recursive=True)
+            self._remove_tree(storage.join(self.root, LEASES, holder))
 
 
 def _kept_because(
@@ -453,11 +444,20 @@ def _check_name(name: str, what: str) -> None:
 
 
 def _read_json(url: str, storage_options: Mapping[str, Any]) -> Any:
-    fs, path = storage.url_to_fs(url, **storage_options)
     try:
-        return json.loads(fs.cat_file(path))
+        return json.loads(storage.read_bytes(url, **storage_options))
     except FileNotFoundError:
         return None
+
+
+def _listing(fs: Any, base_path: str, withdirs: bool = False) -> dict[str, Any]:
+    """Every file (and folder, ``withdirs``) under ``base_path`` with its fsspec details; empty when it does not
+    exist. Retried on a remote store."""
+
+    def listing() -> dict[str, Any]:
+        return fs.find(base_path, withdirs=withdirs, detail=True) if fs.exists(base_path) else {}
+
+    return storage.retried(fs, listing, f"listing {base_path}")
 
 
 def _read_handle(url: str, storage_options: Mapping[str, Any]) -> Handle | None:

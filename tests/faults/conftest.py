@@ -90,6 +90,76 @@ def silent_server() -> Iterator[str]:
         server.close()
 
 
+class FlakyProxy:
+    """An HTTP proxy on 127.0.0.1 in front of ``upstream`` that answers requests with a 503 (S3's ``SlowDown``)
+    instead of forwarding them in bursts of ``burst`` out of every ``every`` — longer than the one retry botocore
+    makes on its own; ``refused`` counts those answers."""
+
+    def __init__(self, upstream: str, every: int = 8, burst: int = 2) -> None:
+        import http.client
+        import http.server
+        import urllib.parse
+
+        target = urllib.parse.urlsplit(upstream)
+        proxy = self
+        self.refused, self._count, self._lock = 0, 0, threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _relay(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with proxy._lock:
+                    proxy._count += 1
+                    fail = proxy._count % every < burst
+                    proxy.refused += fail
+                if fail:
+                    error = b"<Error><Code>SlowDown</Code><Message>injected</Message></Error>"
+                    self.send_response(503)
+                    self.send_header("Content-Length", str(len(error)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(error)
+                    return
+                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+                conn.request(self.command, self.path, body=body, headers=dict(self.headers))
+                answer = conn.getresponse()
+                data = answer.read()
+                self.send_response(answer.status)
+                for key, value in answer.getheaders():
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _relay
+
+        self.server = http.server.ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def flaky_s3(s3) -> Iterator[FlakyProxy]:
+    """moto's S3 behind a proxy that refuses two requests in a row out of every eight with a 503."""
+    proxy = FlakyProxy(s3.url)
+    try:
+        yield proxy
+    finally:
+        proxy.close()
+
+
 @pytest.fixture(scope="session")
 def sim_mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small simulated mirror (200 genes, releases 1-3) to read from and to damage copies of."""

@@ -125,3 +125,26 @@ def test_settings_from_the_environment_are_checked():
         NetworkSettings.from_env({"IDTRACK_DEADLINE_S": "soon"})
     with pytest.raises(ValueError, match="attempts must be"):
         NetworkSettings.from_env({"IDTRACK_ATTEMPTS": "0"})
+
+
+def test_the_versioned_store_rides_out_a_flaky_s3(s3, flaky_s3, monkeypatch):
+    """Two S3 requests in a row out of eight answered 503 (beyond botocore's own single retry): publishing,
+    pointers, listings, retention and reads all retry."""
+    from idtrack_core import storage
+    from idtrack_core.versions import VersionedStore, version_id
+
+    monkeypatch.setenv("IDTRACK_BACKOFF_S", "0.01")
+    s3fs.S3FileSystem(**s3.storage_options).mkdir("flaky-bucket")
+    opts = {"key": s3.key, "secret": s3.secret, "client_kwargs": {"endpoint_url": flaky_s3.url}}
+    store = VersionedStore("s3://flaky-bucket/root", opts)
+    files = {"data.txt": b"payload", "manifest.json": storage.json_bytes({"n": 1})}
+    handles = [store.publish("s", version_id("t", "1", {"n": n}), files) for n in range(3)]
+    store.point("asset", handles[2])
+    store.lease("run-1", "asset", handles[2], "read")
+    assert store.pointer("asset") == handles[2] and store.pointers() == {"asset": handles[2]}
+    assert storage.read_bytes(storage.join(handles[0].url, "data.txt"), **opts) == b"payload"
+    assert [v.complete for v in store.versions()] == [True] * 3
+    plan = store.plan_retention(keep=0, min_age_s=0, active_holders=set())
+    store.apply_retention(plan)
+    assert [v.version for v in store.versions()] == [handles[2].version] and store.leases() == []
+    assert flaky_s3.refused >= 5  # the faults were really there
