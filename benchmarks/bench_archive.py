@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -87,7 +88,7 @@ def timed(fn) -> float:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--root", default=DEFAULT_ROOT)
-    p.add_argument("--workdir", default="/tmp/bencharchive")
+    p.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "bencharchive"))
     p.add_argument("--queries", type=int, default=60_000)
     p.add_argument("--repeat", type=int, default=5)
     args = p.parse_args(argv)
