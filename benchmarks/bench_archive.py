@@ -15,7 +15,7 @@ Target (issue 10): ≥ 100,000 IDs/s for ours.
 
 Run from the repository root::
 
-    python -m benchmarks.bench_archive --workdir /tmp/bencharchive [--queries 60000] [--repeat 5]
+    python -m benchmarks.bench_archive --workdir bench-work/archive [--queries 60000] [--repeat 5]
 """
 
 from __future__ import annotations

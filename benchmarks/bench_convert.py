@@ -30,8 +30,8 @@ after the measurements and prints where the time goes; profiled runs are not par
 
 Run from the repository root::
 
-    python -m benchmarks.bench_convert --workdir /tmp/benchconvert           # human section (~5 min)
-    python -m benchmarks.bench_convert --workdir /tmp/benchconvert --sim     # + simulated 80k × 50 (long)
+    python -m benchmarks.bench_convert --workdir bench-work/convert           # human section (~5 min)
+    python -m benchmarks.bench_convert --workdir bench-work/convert --sim     # + simulated 80k × 50 (long)
     python -m benchmarks.bench_convert --quick                               # smoke run, tiny sizes
 """
 

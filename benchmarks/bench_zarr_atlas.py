@@ -12,7 +12,7 @@ load average at the start and the end, and checks that A and B wrote byte-identi
 
 Run from the repository root::
 
-    python -m benchmarks.bench_zarr_atlas --cells 50000 --repeat 3 --workdir /tmp/benchwork
+    python -m benchmarks.bench_zarr_atlas --cells 50000 --repeat 3 --workdir bench-work/merge
     python -m benchmarks.bench_zarr_atlas --quick             # smoke run, tiny sizes
 """
 

@@ -29,7 +29,7 @@ latest event, checks and partitions.
 Run from the repository root (takes about 40 s on 2 cores)::
 
     python -m benchmarks.ui_screenshot                                  # → docs/lineage.png
-    python -m benchmarks.ui_screenshot --out /tmp/lineage.png --no-materialize --keep-home /tmp/ui_home
+    python -m benchmarks.ui_screenshot --out lineage.png --no-materialize --keep-home ui_home
 """
 
 from __future__ import annotations
