@@ -33,7 +33,7 @@ def add_platform_commands(sub: Any) -> None:
         description="Generate the embedded default (a simulated Ensembl mirror and three demo studies) on first "
         "use, materialize every asset in-process into the Dagster instance of this folder ($DAGSTER_HOME when set) "
         "and print the per-study diagnostics and where the atlases and the report are.",
-        examples=["idtrack-atlas demo", "idtrack-atlas demo --home /tmp/idtrack-demo"],
+        examples=["idtrack-atlas demo", "idtrack-atlas demo --home demo-home"],
     )
     p.add_argument("--home", default=".idtrack", help="where the demo data and storage go, e.g. .idtrack")
     p.set_defaults(func=cmd_demo)

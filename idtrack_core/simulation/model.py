@@ -23,7 +23,7 @@ _EXTRA_CODING_TX = 0.6  # share of a coding gene's further transcripts that are 
 _TX_PER_GENE_P = (0.4, 0.35, 0.25)  # 1, 2 or 3 transcripts
 
 # Synthetic name spaces. None of these prefixes starts a real HGNC symbol or synonym (checked against
-# the HGNC 2024 snapshot used by /work/shared/data/human_releases: only SIM1, SIM2, SIMC1, SIMA135,
+# the HGNC 2024 snapshot used by ../shared/data/human_releases: only SIM1, SIM2, SIMC1, SIMA135,
 # SIMALR, SIMP, SIMPL, SIMRP7 … exist there).
 SYMBOL_PREFIXES = ("SIMX", "SIMQ", "SIMZ", "SIMK", "SIMV")
 ALIAS_PREFIX = "SIMW"

@@ -3,7 +3,7 @@
 
 The statements are copied verbatim from Ensembl's ensembl-rest test database
 (``t/test-genome-DBs/homo_sapiens/core/table.sql``, commit 3020268, schema version 115), the same
-layout as ``/work/shared/data/human_releases``. (c) EMBL-European Bioinformatics Institute,
+layout as ``../shared/data/human_releases``. (c) EMBL-European Bioinformatics Institute,
 Apache License 2.0.
 """
 
