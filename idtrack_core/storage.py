@@ -16,16 +16,18 @@ import shutil
 import uuid
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import fsspec
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
 from idtrack_core import io_errors, network
 from idtrack_core.errors import SnapshotError
+
+if TYPE_CHECKING:  # pandas is imported where a function needs it: a warm `convert` never does
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
@@ -100,6 +102,8 @@ def read_parquet(url: str, columns: list[str] | None = None, **storage_options: 
 
 def nullable_type(dtype: pa.DataType) -> Any:
     """Arrow → pandas nullable dtypes (``string``, ``Int64``, ``Float64``, ``boolean``)."""
+    import pandas as pd
+
     if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
         return pd.StringDtype()
     if pa.types.is_integer(dtype):
@@ -116,6 +120,8 @@ def frame_sha256(df: pd.DataFrame) -> str:
 
     Equal tables give equal hashes across processes and Parquet round trips (pandas' stable row hashes).
     """
+    import pandas as pd
+
     digest = hashlib.sha256(json_bytes([[str(c), str(t)] for c, t in df.dtypes.items()]))
     digest.update(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes())
     return digest.hexdigest()

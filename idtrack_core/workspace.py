@@ -21,22 +21,23 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, partial
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from idtrack_core import storage
-from idtrack_core.convert.index import INDEX_CODE_VERSION, ResolutionIndex
+from idtrack_core.convert.index import ResolutionIndex
 from idtrack_core.convert.target import ConversionTarget
 from idtrack_core.ensembl.databases import CoreDatabase, assembly_matches, validate_species
-from idtrack_core.ensembl.extract import EXTRACT_CODE_VERSION
 from idtrack_core.ensembl.sources import EnsemblSource, databases_of, previous_database
 from idtrack_core.errors import SnapshotError
-from idtrack_core.graph.model import SNAPSHOT_CODE_VERSION, Snapshot
-from idtrack_core.graph.store import read_snapshot, snapshot_files
+from idtrack_core.formats import EXTRACT_CODE_VERSION, INDEX_CODE_VERSION, SNAPSHOT_CODE_VERSION
 from idtrack_core.parallel import parallel_iter
 from idtrack_core.progress import progress
 from idtrack_core.versions import Handle, VersionedStore, version_id
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from idtrack_core.graph.model import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,7 @@ class Workspace:
 
         def make_files() -> dict[str, bytes]:
             from idtrack_core.graph.build import build_snapshot
+            from idtrack_core.graph.store import snapshot_files
 
             with progress(f"building the graph snapshot of {len(extracts)} releases"):
                 snap = build_snapshot([h.url for h in extracts], storage_options=self.storage_options)
@@ -171,6 +173,8 @@ class Workspace:
 
     def load_snapshot(self, snapshot: Handle) -> Snapshot:
         """Load a snapshot version."""
+        from idtrack_core.graph.store import read_snapshot
+
         return read_snapshot(snapshot.url, **self.storage_options)
 
     # ------------------------------------------------------------------------------------------- index

@@ -11,8 +11,9 @@ import pytest
 
 from idtrack_core.cli.args import csv_bytes
 from idtrack_core.convert import RESULT_COLUMNS, ResolutionIndex
-from idtrack_core.convert.answers import _MATCH_CATEGORIES, _STRIP, AnswerTable, AnswerTables, hash_keys, key_hashes
-from idtrack_core.convert.names import TIER_ENSEMBL, TIER_SYNONYM
+from idtrack_core.convert.answers import _MATCH_CATEGORIES, _STRIP, AnswerTable, AnswerTables, hash_seeds
+from idtrack_core.convert.hashing import reference_hash
+from idtrack_core.convert.name_kinds import TIER_ENSEMBL, TIER_SYNONYM
 
 _STRINGS = ("category", "target_ids", "ensembl_genes", "reason", "matched_node", "bridge", "bridge_via")
 
@@ -154,20 +155,18 @@ def test_hash_keys_and_stored_hashes(human_hgnc_index):
     k = human_hgnc_index.keys
     hashes = k.column("hash").to_numpy()
     assert (np.diff(hashes.astype(np.float64)) >= 0).all() and len(np.unique(hashes)) == len(hashes)
-    exact, lower = hash_keys(0)
-    assert len(exact) == len(lower) == 16 and exact != lower != hash_keys(1)[1]
+    exact, lower = hash_seeds(0)
+    assert exact != lower and lower != hash_seeds(1)[1]
     keys = k.column("key").to_numpy(zero_copy_only=False)[:10]
     is_lower = k.column("lower").to_numpy(zero_copy_only=False)[:10]
-    salt_keys = dict(zip((False, True), human_hgnc_index.answers.hash_keys, strict=True))
-    expected = [
-        key_hashes(np.array([k], dtype=object), salt_keys[bool(low)])[0] for k, low in zip(keys, is_lower, strict=True)
-    ]
+    seeds = dict(zip((False, True), human_hgnc_index.answers.hash_seeds, strict=True))
+    expected = [reference_hash(k, seeds[bool(low)]) for k, low in zip(keys, is_lower, strict=True)]
     assert list(hashes[:10]) == expected
 
 
 def test_index_on_disk_is_two_arrow_files_opened_without_reading_them(human_hgnc_index, tmp_path):
     manifest = human_hgnc_index.write(str(tmp_path / "index"))
-    assert manifest["format_version"] == 2 and manifest["tables"]["keys"]["file"] == "keys.arrow"
+    assert manifest["format_version"] == 3 and manifest["tables"]["keys"]["file"] == "keys.arrow"
     assert sorted(p.name for p in (tmp_path / "index").iterdir()) == ["answers.arrow", "keys.arrow", "manifest.json"]
     allocated = pa.total_allocated_bytes()
     mapped = ResolutionIndex.read(str(tmp_path / "index"))

@@ -7,8 +7,8 @@ from idtrack_assets.assets._common import preview, versioned
 from idtrack_assets.partitions import releases_partitions
 from idtrack_assets.resources import AtlasStorage, EnsemblSourceResource
 from idtrack_core.ensembl import ReleaseExtract, find_database, read_extract
-from idtrack_core.ensembl.extract import EXTRACT_CODE_VERSION
 from idtrack_core.ensembl.schemas import EXTRACT_SCHEMAS
+from idtrack_core.formats import EXTRACT_CODE_VERSION
 
 
 @dg.asset(

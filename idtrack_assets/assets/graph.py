@@ -4,8 +4,7 @@ import dagster as dg
 
 from idtrack_assets.assets._common import versioned
 from idtrack_assets.resources import AtlasSettings, AtlasStorage, EnsemblSourceResource
-from idtrack_core.convert.index import INDEX_CODE_VERSION
-from idtrack_core.graph.model import SNAPSHOT_CODE_VERSION
+from idtrack_core.formats import INDEX_CODE_VERSION, SNAPSHOT_CODE_VERSION
 from idtrack_core.versions import Handle
 
 EAGER = dg.AutomationCondition.eager()

@@ -13,15 +13,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from idtrack_core.convert.answers import RESULT_COLUMNS
 from idtrack_core.convert.index import ResolutionIndex
 from idtrack_core.convert.target import ConversionTarget, Strategy
-from idtrack_core.graph.model import Snapshot
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from idtrack_core.convert.resolve import Resolver
+    from idtrack_core.graph.model import Snapshot
 
 
 def convert(

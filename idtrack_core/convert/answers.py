@@ -10,10 +10,10 @@ A lookup of a batch of queries tries, in order:
 
 Layout (two Arrow tables, memory-mapped from the resolution index's ``keys.arrow`` and ``answers.arrow``):
 
-- *keys*: one row per exact key and one per lower-cased key (``lower``), sorted by ``hash`` — a 64-bit SipHash of
-  the key's UTF-8 bytes (``pandas.util.hash_array``), keyed differently for the two key spaces so that both live in
-  one sorted array; no two rows share a hash (the hash keys are re-drawn at build time until they do not). ``row``
-  is the key's answer;
+- *keys*: one row per exact key and one per lower-cased key (``lower``), sorted by ``hash`` — a 64-bit hash of the
+  key's UTF-8 bytes (:mod:`.hashing`), seeded differently for the two key spaces so that both live in one sorted
+  array; no two rows share a hash (the seeds are re-drawn at build time until they do not; the table's metadata
+  holds them). ``row`` is the key's answer;
 - *answers*: one row per answer (a lower-cased key that stands for a single exact key shares that key's row); the
   last row is the answer for unknown names. String columns are dictionary-encoded with sorted dictionaries.
 
@@ -29,14 +29,17 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from idtrack_core.convert.names import TIER_ENSEMBL, TIER_SYNONYM
+from idtrack_core.convert.hashing import string_hashes
+from idtrack_core.convert.name_kinds import TIER_ENSEMBL, TIER_SYNONYM
+
+if TYPE_CHECKING:  # pandas loads when a pandas answer is asked for: lookups and the CSV writer need none
+    import pandas as pd
 
 RESULT_COLUMNS = [
     "query_id",
@@ -75,13 +78,13 @@ _STRING_COLUMNS = ("category", "target_ids", "ensembl_genes", "reason", "matched
 _VOCABULARY_COLUMNS = ("category", "reason", "bridge")
 """Closed vocabularies: results carry every category of the index. The other string columns hold identifiers;
 a result's categories are the values it holds."""
-_HASH_KEYS_META = b"idtrack.hash_keys"
-_HASH_CHUNK = 1 << 17
-_HASH_KEY_BASE = ("idtrack-exact", "idtrack-lower")
+_HASH_SEEDS_META = b"idtrack.hash_seeds"
 
 
 def candidate_keys(queries: Sequence[str]) -> tuple[list[str], list[str]]:
     """The exact and lower-cased keys the lookup may consult for ``queries``."""
+    import pandas as pd
+
     q = pd.Series(list(queries), dtype=object).astype(str)
     stripped = q.str.replace(_STRIP, "", regex=True)
     exact = pd.unique(pd.concat([q, stripped]))
@@ -89,17 +92,21 @@ def candidate_keys(queries: Sequence[str]) -> tuple[list[str], list[str]]:
     return list(exact), list(lower)
 
 
-def hash_keys(salt: int) -> tuple[str, str]:
-    """The SipHash keys (16 characters each) of the exact and the lower-cased key space for ``salt``."""
-    return tuple(f"{base}{salt:03d}"[:16].ljust(16, "-") for base in _HASH_KEY_BASE)  # type: ignore[return-value]
+def hash_seeds(salt: int) -> tuple[int, int]:
+    """The hash seeds (:mod:`.hashing`) of the exact and of the lower-cased key space for ``salt``."""
+    return 2 * salt, 2 * salt + 1
 
 
-def key_hashes(keys: np.ndarray, hash_key: str) -> np.ndarray:
-    """64-bit SipHash-2-4 of each string's UTF-8 bytes under ``hash_key`` (stable across processes)."""
-    try:
-        return pd.util.hash_array(keys, encoding="utf8", hash_key=hash_key, categorize=False)
-    except TypeError:  # non-string queries (numbers, NaN) are looked up as their text
-        return pd.util.hash_array(keys.astype(str), encoding="utf8", hash_key=hash_key, categorize=False)
+def space_hashes(keys: pa.Array, is_lower: np.ndarray, seeds: tuple[int, int]) -> np.ndarray:
+    """The hash of each key in its key space: ``seeds[0]`` for exact keys, ``seeds[1]`` where ``is_lower``."""
+    hashes = np.empty(len(keys), dtype=np.uint64)
+    for space, seed in zip((False, True), seeds, strict=True):
+        chosen = is_lower == space
+        if chosen.all():
+            hashes[:] = string_hashes(keys, seed)
+        elif chosen.any():
+            hashes[chosen] = string_hashes(keys.filter(pa.array(chosen)), seed)
+    return hashes
 
 
 @dataclass(frozen=True)
@@ -131,7 +138,7 @@ def answer_tables(
             "row": pa.array(rows[order]),
         }
     )
-    metadata = {_HASH_KEYS_META: json.dumps(list(hash_keys(salt))).encode()}
+    metadata = {_HASH_SEEDS_META: json.dumps(list(hash_seeds(salt))).encode()}
     answers = {}
     for col in ANSWER_COLUMNS:
         parts = [_arrow(exact[col]), _arrow(lower[col])]
@@ -147,6 +154,8 @@ _UNKNOWN |= {"tier": -1}
 
 def _arrow(values: pd.Series | pd.Index) -> pa.Array:
     """A column or index as one Arrow array in its answer type (strings, bool, int8 tier, int64, float64)."""
+    import pandas as pd
+
     if isinstance(values.dtype, pd.StringDtype) or values.dtype == object:
         array = pa.array(values.array if isinstance(values.dtype, pd.StringDtype) else values.to_numpy(), pa.string())
     elif values.dtype == bool:
@@ -159,17 +168,12 @@ def _arrow(values: pd.Series | pd.Index) -> pa.Array:
 def _distinct_hashes(keys: pa.Array, is_lower: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     """The first salt whose hashes of ``keys`` (per key space) are all distinct, those hashes and their order."""
     for salt in range(1000):
-        hashes = np.empty(len(keys), dtype=np.uint64)
-        for start in range(0, len(keys), _HASH_CHUNK):  # a chunk of Python strings at a time
-            chunk = keys.slice(start, _HASH_CHUNK).to_numpy(zero_copy_only=False)
-            lower = is_lower[start : start + _HASH_CHUNK]
-            for space, hash_key in zip((False, True), hash_keys(salt), strict=True):
-                hashes[start : start + _HASH_CHUNK][lower == space] = key_hashes(chunk[lower == space], hash_key)
+        hashes = space_hashes(keys, is_lower, hash_seeds(salt))
         order = np.argsort(hashes, kind="stable")
         ordered = hashes[order]
         if not (ordered[1:] == ordered[:-1]).any():
             return salt, hashes, order
-    raise AssertionError("no collision-free hash keys among 1000 salts")
+    raise AssertionError("no collision-free hash seeds among 1000 salts")
 
 
 def _stored(name: str, parts: list[pa.Array]) -> pa.Array:
@@ -199,7 +203,7 @@ class AnswerTable:
         self.keys = _one_chunk(tables.keys)
         self.table = _one_chunk(tables.answers)
         self.unknown_row = self.table.num_rows - 1
-        self.hash_keys = tuple(json.loads(self.keys.schema.metadata[_HASH_KEYS_META]))
+        self.hash_seeds: tuple[int, int] = tuple(json.loads(self.keys.schema.metadata[_HASH_SEEDS_META]))
         self._hashes = _chunk_of(self.keys, "hash").to_numpy()
         self._keys = _chunk_of(self.keys, "key")
         self._rows = _chunk_of(self.keys, "row").to_numpy()
@@ -214,6 +218,8 @@ class AnswerTable:
 
     @cached_property
     def _vocabularies(self) -> dict[str, pd.CategoricalDtype]:
+        import pandas as pd
+
         return {c: pd.CategoricalDtype(_chunk_of(self.table, c).dictionary.to_pandas()) for c in _VOCABULARY_COLUMNS}
 
     def _find(self, hashes: np.ndarray, keys: pa.Array, lower: np.ndarray) -> np.ndarray:
@@ -229,13 +235,12 @@ class AnswerTable:
         hit = (self._hashes[found] == hashes) & (self._lower[found] == lower) & same_key
         return np.where(hit, self._rows[found], -1)
 
-    def positions(self, queries: np.ndarray, text: pa.Array | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def positions(self, text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         """Answer row of each query (the unknown row when unmatched) and how it matched (-1: not at all).
 
-        ``queries`` is an object array of strings; ``text`` the same as an Arrow array when already made."""
-        exact_key, _ = self.hash_keys
-        text = _as_arrow(queries) if text is None else text
-        pos = self._find(key_hashes(queries, exact_key), text, np.zeros(len(queries), dtype=bool))
+        ``text`` holds the queries as an Arrow string array."""
+        exact_seed, _ = self.hash_seeds
+        pos = self._find(string_hashes(text, exact_seed), text, np.zeros(len(text), dtype=bool))
         how = np.where(pos >= 0, 0, -1).astype(np.int8)
         missing = np.flatnonzero(pos < 0)
         if len(missing):
@@ -248,7 +253,6 @@ class AnswerTable:
     def _resolve_misses(self, missed: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         """For names without an exact match: the best of their version-stripped, lower-cased and lower-cased
         version-stripped candidates, searched in one pass. Returns (row or -1, match code)."""
-        exact_key, lower_key = self.hash_keys
         stripped = pc.replace_substring_regex(missed, _STRIP, "")
         versioned = np.flatnonzero(pc.fill_null(pc.not_equal(stripped, missed), False).to_numpy(zero_copy_only=False))
         every = np.arange(len(missed))
@@ -256,11 +260,8 @@ class AnswerTable:
         owner = np.concatenate([which for _, which, _ in kinds])
         code = np.concatenate([np.full(len(which), c, dtype=np.int8) for c, which, _ in kinds])
         candidates = pa.concat_arrays([values.take(pa.array(which)) for _, which, values in kinds])
-        text = candidates.to_numpy(zero_copy_only=False)
         lower = code >= 2
-        hashes = np.empty(len(text), dtype=np.uint64)
-        hashes[~lower] = key_hashes(text[~lower], exact_key)
-        hashes[lower] = key_hashes(text[lower], lower_key)
+        hashes = space_hashes(candidates, lower, self.hash_seeds)
         rows = self._find(hashes, candidates, lower)
         ensembl_only = code != 2  # a stripped version suffix only makes sense on an Ensembl ID
         rows[ensembl_only & (self._tier[np.maximum(rows, 0)] != TIER_ENSEMBL)] = -1
@@ -275,8 +276,8 @@ class AnswerTable:
         """Answer ``queries`` in order as an Arrow table of :data:`RESULT_COLUMNS` (string answers as dictionary
         arrays over the index's dictionaries, ``match`` over the match kinds): what :meth:`lookup` turns into
         pandas, and what a CSV writer can use without it."""
-        names, text = _query_texts(queries)
-        pos, how = self.positions(names, text)
+        text = _query_texts(queries)
+        pos, how = self.positions(text)
         answer_columns = [*_STRING_COLUMNS, "fallback", "tier", "path_length", "min_score"]
         taken = self.table.select(answer_columns).take(pa.array(pos))
         synonym = _chunk_of(taken, "tier").to_numpy() == TIER_SYNONYM
@@ -295,6 +296,8 @@ class AnswerTable:
 
     def frame(self, answers: pa.Table, queries: np.ndarray | None = None) -> pd.DataFrame:
         """An answer of :meth:`lookup_arrow` as the pandas table :meth:`lookup` returns."""
+        import pandas as pd
+
         if queries is None:
             queries = _chunk_of(answers, "query_id").to_numpy(zero_copy_only=False)
         out: dict[str, Any] = {"query_id": queries}
@@ -309,6 +312,8 @@ class AnswerTable:
 
     def _categorical(self, col: str, values: pa.DictionaryArray) -> pd.Categorical:
         """A taken dictionary column as a pandas Categorical (see :data:`_VOCABULARY_COLUMNS`)."""
+        import pandas as pd
+
         codes = values.indices.fill_null(-1).to_numpy()
         if col in _VOCABULARY_COLUMNS:
             return pd.Categorical.from_codes(codes, dtype=self._vocabularies[col], validate=False)
@@ -328,18 +333,13 @@ class AnswerTable:
         )
 
 
-def _query_texts(queries: Sequence[object]) -> tuple[np.ndarray, pa.Array]:
-    """Queries as an object array of strings (None stays missing; other objects become their text) and as Arrow."""
-    names = queries if isinstance(queries, np.ndarray) and queries.dtype == object else np.asarray(queries, object)
+def _query_texts(queries: Sequence[object]) -> pa.Array:
+    """Queries as an Arrow string array (None and NaN stay missing; other objects become their text)."""
     try:
-        return names, _as_arrow(names)
+        return pa.array(queries, type=pa.string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        names = np.array([q if q is None or isinstance(q, str) else str(q) for q in names], dtype=object)
-        return names, _as_arrow(names)
-
-
-def _as_arrow(names: np.ndarray) -> pa.Array:
-    return pa.array(names, type=pa.string(), from_pandas=True)
+        texts = [q if q is None or isinstance(q, str) else str(q) for q in queries]
+        return pa.array(texts, type=pa.string(), from_pandas=True)
 
 
 def _chunk_of(table: pa.Table, name: str) -> pa.Array:

@@ -3,7 +3,7 @@
 For one (snapshot, :class:`ConversionTarget`) the index holds the answer of every exact name and of every
 lower-cased name (:mod:`.answers`); a batch conversion is a vectorized lookup in it.
 
-On disk (format 2): ``keys.arrow`` (every key, sorted by hash, with its answer row) and ``answers.arrow`` (the
+On disk (format 3): ``keys.arrow`` (every key, sorted by hash, with its answer row) and ``answers.arrow`` (the
 answers), uncompressed Arrow IPC files of one record batch each, plus ``manifest.json``. A lower-cased name that
 stands for a single exact name shares that name's answer row, so the answers are little more than one per exact
 name. A local index is memory-mapped when read: opening it costs the manifest and the files' footers, and a lookup
@@ -15,29 +15,29 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from idtrack_core import __version__, storage
 from idtrack_core.convert.answers import AnswerTable, AnswerTables
 from idtrack_core.convert.target import ConversionTarget
+from idtrack_core.formats import INDEX_FORMAT_VERSION
 from idtrack_core.parallel import in_background, release_memory
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from idtrack_core.convert.names import NameTable
     from idtrack_core.graph.model import Snapshot
 
 log = logging.getLogger(__name__)
-INDEX_FORMAT_VERSION = 2
-INDEX_CODE_VERSION = f"resolution-index-{INDEX_FORMAT_VERSION}.2"
-"""Changes whenever the index built for the same snapshot and target would differ (part of its version id)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,16 +143,12 @@ class ResolutionIndex:
 
     def lookup(self, queries: Iterable[str]) -> pd.DataFrame:
         """Convert a batch of names: one row per query, in order, with ``RESULT_COLUMNS`` (see :mod:`.answers`)."""
-        if not isinstance(queries, list | np.ndarray | pd.Series | pd.Index):
-            queries = list(queries)
-        return self.answers.lookup(queries)
+        return self.answers.lookup(_batch(queries))
 
     def lookup_arrow(self, queries: Iterable[str]) -> pa.Table:
         """:meth:`lookup` as an Arrow table (string answers dictionary-encoded; see
         :meth:`~idtrack_core.convert.answers.AnswerTable.lookup_arrow`), for writers that need no pandas."""
-        if not isinstance(queries, list | np.ndarray | pd.Series | pd.Index):
-            queries = list(queries)
-        return self.answers.lookup_arrow(queries)
+        return self.answers.lookup_arrow(_batch(queries))
 
     def files(self, extra_manifest: dict[str, Any] | None = None) -> dict[str, bytes | memoryview]:
         """``keys.arrow``, ``answers.arrow`` (views of the Arrow buffers, not copies) and the manifest
@@ -187,6 +183,14 @@ class ResolutionIndex:
         )
         log.info("resolution index opened in %.3fs", time.perf_counter() - started)
         return cls(keys, table, manifest)
+
+
+def _batch(queries: Iterable[str]) -> Sequence[str] | np.ndarray | pd.Series | pd.Index:
+    """``queries`` as a batch the answer table takes as is (a list, an array, a pandas Series or Index), other
+    iterables listed; pandas is not imported for the check (a caller holding pandas objects has imported it)."""
+    pandas = sys.modules.get("pandas")
+    batch_types = (list, np.ndarray) + ((pandas.Series, pandas.Index) if pandas else ())
+    return queries if isinstance(queries, batch_types) else list(queries)
 
 
 def _ipc_bytes(table: pa.Table) -> memoryview:

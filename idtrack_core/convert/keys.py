@@ -24,7 +24,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from idtrack_core.convert.names import TIER_ENSEMBL, NameTable
+from idtrack_core.convert.name_kinds import TIER_ENSEMBL
+from idtrack_core.convert.names import NameTable
 from idtrack_core.convert.starts import StartAnswers, StringPool, joined_per_key, merge_answers
 
 if TYPE_CHECKING:

@@ -16,10 +16,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from idtrack_core.convert.name_kinds import ENSEMBL_SOURCE, TIER_ENSEMBL, TIER_EXTERNAL, TIER_SYNONYM
 from idtrack_core.graph.model import Snapshot
 
-TIER_ENSEMBL, TIER_EXTERNAL, TIER_SYNONYM = 0, 1, 2
-ENSEMBL_SOURCE = "ensembl"
 MATCH_BY_TIER = {TIER_ENSEMBL: "exact", TIER_EXTERNAL: "exact", TIER_SYNONYM: "synonym"}
 _LINK_COLUMNS = ("key", "tier", "obj", "first", "last", "source", "node")
 

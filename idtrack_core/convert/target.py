@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from idtrack_core.convert.names import ENSEMBL_SOURCE
+from idtrack_core.convert.name_kinds import ENSEMBL_SOURCE
 from idtrack_core.errors import ConversionInputError, UnknownReleaseError
-from idtrack_core.graph.model import Snapshot
+
+if TYPE_CHECKING:
+    from idtrack_core.graph.model import Snapshot
 
 ENSEMBL_DATABASES = {
     "ensembl_gene": "gene",

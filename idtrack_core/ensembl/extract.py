@@ -43,12 +43,10 @@ from idtrack_core.ensembl.databases import CoreDatabase, RowFilter
 from idtrack_core.ensembl.regions import SOURCE_COLUMNS, SeqRegions, classify_regions, locate
 from idtrack_core.ensembl.sources import EnsemblSource, find_database, previous_database
 from idtrack_core.errors import EmptyTableError, MissingTableError
+from idtrack_core.formats import EXTRACT_FORMAT_VERSION
 
 log = logging.getLogger(__name__)
 
-EXTRACT_FORMAT_VERSION = 2
-EXTRACT_CODE_VERSION = f"extract-{EXTRACT_FORMAT_VERSION}.3"
-"""Changes whenever the extract of the same source database would differ (part of its version id)."""
 _REGION_TABLES = ("seq_region", "coord_system", "assembly_exception", "seq_region_attrib", "attrib_type")
 _ARCHIVE_TABLES = ("gene_archive", "peptide_archive")
 _OPTIONAL_SOURCE_TABLES = {"translation", "external_synonym", "meta", *_REGION_TABLES, *_ARCHIVE_TABLES}

@@ -16,9 +16,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from functools import cache
-from typing import IO, Any, Protocol
-
-import pandas as pd
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from idtrack_core import network, storage
 from idtrack_core.ensembl.databases import (
@@ -49,6 +47,9 @@ from idtrack_core.errors import (
     UnknownSpeciesError,
 )
 from idtrack_core.network import NetworkSettings
+
+if TYPE_CHECKING:  # pandas loads when a table is read, not when a source is opened
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 _BLOCK = 1 << 23
@@ -396,6 +397,8 @@ def _read_text(fs: Any, path: str, display: str) -> str:
 
 
 def _meta_values(meta: pd.DataFrame) -> dict[str, list[str]]:
+    import pandas as pd
+
     out: dict[str, list[str]] = {}
     for key, value in zip(meta["meta_key"], meta["meta_value"], strict=True):
         if key is not pd.NA and value is not pd.NA:
@@ -404,6 +407,8 @@ def _meta_values(meta: pd.DataFrame) -> dict[str, list[str]]:
 
 
 def _test_db_release(meta: pd.DataFrame, sessions: pd.DataFrame, where: str) -> int:
+    import pandas as pd
+
     releases = pd.to_numeric(sessions["new_release"], errors="coerce").dropna()
     if len(releases):
         return int(releases.max())
@@ -425,6 +430,8 @@ def db_species_names(source: EnsemblSource, db: CoreDatabase) -> set[str]:
 
 def _species_rows(metas: list[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
     """``production_name, meta_key, meta_value`` of the ``species.*`` keys of each (species, meta table)."""
+    import pandas as pd
+
     parts = []
     for species, meta in metas:
         rows = meta[meta["meta_key"].astype("string").str.startswith("species.").fillna(False)]
@@ -544,6 +551,8 @@ class MySQLSource:
             f"SELECT %s, meta_key, meta_value FROM `{db.location}`.`meta` WHERE meta_key LIKE 'species.%%'"
             for db in newest
         )
+        import pandas as pd
+
         rows = self._query(sql, [db.species for db in newest], "reading the species names")
         metas = pd.DataFrame([[_text(v) for v in r] for r in rows], columns=["species", "meta_key", "meta_value"])
         return _species_rows([(s, m) for s, m in metas.groupby("species", sort=True)])
@@ -588,6 +597,7 @@ class MySQLSource:
             sql += f" WHERE `{rows.column}` {'NOT IN' if rows.exclude else 'IN'} ({listed})"
 
         def attempt() -> pd.DataFrame:
+            import pandas as pd
             import pymysql.cursors
 
             conn = self._connect()
@@ -615,6 +625,8 @@ def _text(value: Any) -> str:
 
 def _typed_values(values: list[Any], kind: str) -> tuple[pd.Series, int]:
     """A typed column, and how many of its values were not valid UTF-8 (decoded as Latin-1)."""
+    import pandas as pd
+
     if kind == "str":
         texts, fallbacks = [], 0
         for v in values:

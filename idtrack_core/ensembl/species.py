@@ -10,11 +10,13 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from idtrack_core.ensembl.sources import EnsemblSource, unknown_species_error
 from idtrack_core.errors import UnknownSpeciesError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NAME_KEYS = (
     "species.production_name",

@@ -1,21 +1,24 @@
-"""The identifier graph: build from release extracts, persist and load snapshots."""
+"""The identifier graph: build from release extracts, persist and load snapshots.
 
-from typing import TYPE_CHECKING, Any
+The names below load on first use (PEP 562): reading versions and indexes does not need the graph model, nor the
+builder.
+"""
 
-from idtrack_core.graph.model import Snapshot
-from idtrack_core.graph.store import read_snapshot, write_snapshot
+from __future__ import annotations
 
-if TYPE_CHECKING:
-    from idtrack_core.graph.build import build_snapshot
+import importlib
+from typing import Any
+
+_HOMES = {"Snapshot": "model", "build_snapshot": "build", "read_snapshot": "store", "write_snapshot": "store"}
+__all__ = sorted(_HOMES)
 
 
 def __getattr__(name: str) -> Any:
-    """``build_snapshot`` is imported on first use: reading snapshots and versions does not need the builder."""
-    if name == "build_snapshot":
-        from idtrack_core.graph.build import build_snapshot
-
-        return build_snapshot
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    """The public name ``name`` from the submodule that defines it."""
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
 
 
-__all__ = ["Snapshot", "build_snapshot", "read_snapshot", "write_snapshot"]
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -28,11 +28,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from idtrack_core import __version__, storage
-from idtrack_core.ensembl.extract import EXTRACT_FORMAT_VERSION, ReleaseExtract, extract_files, history_of
+from idtrack_core.ensembl.extract import ReleaseExtract, extract_files, history_of
 from idtrack_core.errors import SnapshotError
+from idtrack_core.formats import EXTRACT_FORMAT_VERSION, SNAPSHOT_FORMAT_VERSION
 from idtrack_core.graph.interning import Interner, ObjectInterner, plain_strings
 from idtrack_core.graph.intervals import runs
-from idtrack_core.graph.model import ARCHIVE_TABLES, RELEASE_COLUMNS, SNAPSHOT_FORMAT_VERSION, Snapshot
+from idtrack_core.graph.model import ARCHIVE_TABLES, RELEASE_COLUMNS, Snapshot
 
 log = logging.getLogger(__name__)
 _HISTORY_COLUMNS = [

@@ -36,9 +36,6 @@ import pandas as pd
 if TYPE_CHECKING:
     import networkx as nx
 
-SNAPSHOT_FORMAT_VERSION = 2
-SNAPSHOT_CODE_VERSION = f"snapshot-{SNAPSHOT_FORMAT_VERSION}.1"
-"""Changes whenever the snapshot of the same extracts would differ (part of its version id)."""
 ARCHIVE_TABLES = ("gene_archive", "peptide_archive")
 RELEASE_COLUMNS = (
     "release",

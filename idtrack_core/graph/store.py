@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from idtrack_core import storage
-from idtrack_core.graph.model import SNAPSHOT_FORMAT_VERSION, TABLES, Snapshot
+from idtrack_core.formats import SNAPSHOT_FORMAT_VERSION
+from idtrack_core.graph.model import TABLES, Snapshot
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pandas and pandera load when gates are evaluated, not when a command line starts
+    import pandas as pd
     import pandera.pandas as pa
 
 GATES = ("max_failure_rate", "max_ambiguity_rate", "max_collisions")
@@ -59,13 +59,15 @@ class Thresholds:
 
 def collision_genes(matching: pd.DataFrame) -> pd.Series:
     """Per Ensembl gene reached by more than one feature: how many features reach it (sorted by gene)."""
+    import pandas as pd
+
     genes = matching.loc[matching["collision"], "ensembl_genes"].dropna().astype(str).str.split(";").explode()
     genes = genes[genes != ""]
     counts = genes.groupby(genes).size() if len(genes) else pd.Series(dtype="int64")
     return counts[counts > 1].sort_index()
 
 
-Measure = Callable[[pd.DataFrame], tuple[float, pd.Series]]
+Measure = Callable[["pd.DataFrame"], tuple[float, "pd.Series"]]
 
 
 def _category_share(category: str) -> Measure:
