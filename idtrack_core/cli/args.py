@@ -221,9 +221,8 @@ def _rows_to_quote(lines: Any, separators: int) -> Any:
     import numpy as np
     import pyarrow.compute as pc
 
-    special = pc.not_equal(pc.count_substring(lines, ","), separators)
-    for ch in _csv_special()[1:]:
-        special = pc.or_(special, pc.match_substring(lines, ch))
+    quoting = "[" + "".join(f"\\x{ord(ch):02x}" for ch in _csv_special()[1:]) + "]"  # one pass for all of them
+    special = pc.or_(pc.not_equal(pc.count_substring(lines, ","), separators), pc.match_substring_regex(lines, quoting))
     return np.flatnonzero(special.to_numpy(zero_copy_only=False))
 
 
