@@ -231,8 +231,10 @@ class AnswerTable:
         found = np.empty(len(hashes), dtype=np.int64)
         found[order] = np.searchsorted(self._hashes, hashes[order])
         np.minimum(found, len(self._hashes) - 1, out=found)
-        same_key = pc.equal(self._keys.take(pa.array(found)), keys).to_numpy(zero_copy_only=False)
-        hit = (self._hashes[found] == hashes) & (self._lower[found] == lower) & same_key
+        hit = (self._hashes[found] == hashes) & (self._lower[found] == lower)
+        check = np.flatnonzero(hit)  # same hash: confirm the stored key (an unknown name may share a hash)
+        stored, given = self._keys.take(pa.array(found[check])), keys.take(pa.array(check))
+        hit[check] = pc.fill_null(pc.equal(stored, given), False).to_numpy(zero_copy_only=False)
         return np.where(hit, self._rows[found], -1)
 
     def positions(self, text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
