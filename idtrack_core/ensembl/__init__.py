@@ -6,8 +6,7 @@ pandas through :mod:`.extract`.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from idtrack_core.lazy import lazy_attributes
 
 _HOMES = {
     "CoreDatabase": "databases",
@@ -25,13 +24,4 @@ _HOMES = {
 }
 __all__ = sorted(_HOMES)
 
-
-def __getattr__(name: str) -> Any:
-    """The public name ``name`` from the submodule that defines it."""
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_attributes(__name__, _HOMES)
