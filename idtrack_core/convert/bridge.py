@@ -36,8 +36,9 @@ A name or place held by several genes yields all of them (1:n), never a pick.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -81,56 +82,52 @@ class _Place:
 
 
 class BridgeIndex:
-    """Which genes held which external names, where genes lay, and when."""
+    """Which genes held which external names, where genes lay, and when.
+
+    Built column-wise (sorted arrays): the per-gene and per-name rows a walk asks for are read out on first need,
+    since a snapshot's walks reach only a few percent of its genes and names. A name is an integer code
+    (:meth:`_name_codes`) of a (database, name) pair."""
 
     def __init__(self, snap: Snapshot) -> None:
         self.rel = np.asarray(snap.release_list, dtype=np.float64)
         self.ids = snap.tables["objects"]["stable_id"].to_numpy(dtype=object)
         types = snap.tables["objects"]["type"].to_numpy(dtype=object)
         x = snap.tables["xrefs"]
-        x = x[types[x["obj"].to_numpy()] == "gene"]
-        self.display = dict(zip(x["db_name"].tolist(), x["db_display_name"].tolist(), strict=True))
+        x = x[types[x["obj"].to_numpy()] == "gene"].reset_index(drop=True)
+        shown = x[["db_name", "db_display_name"]].drop_duplicates("db_name", keep="last")
+        self.display = dict(zip(shown["db_name"].tolist(), shown["db_display_name"].tolist(), strict=True))
         self.clone_dbs = {db for db in self.display if "clone_based" in db.lower()}
-        self.own: dict[int, list[tuple[str, str, str, float, float]]] = defaultdict(list)
-        self.accession: dict[tuple[str, str], list[tuple[int, float, float]]] = defaultdict(list)
-        self.label: dict[tuple[str, str], list[tuple[int, str, float, float]]] = defaultdict(list)
-        self.holders: dict[tuple[str, str], list[tuple[int, float, float]]] = defaultdict(list)
-        cols = [x[c].tolist() for c in ("obj", "db_name", "accession", "label")]
-        firsts, lasts = self.rel[x["first"].to_numpy()].tolist(), self.rel[x["last"].to_numpy()].tolist()
-        for obj, db, acc, lab, f, la in zip(*cols, firsts, lasts, strict=True):
-            self.own[obj].append((db, acc, lab, f, la))
-            if acc != lab:
-                self.accession[(db, acc)].append((obj, f, la))
-                self.holders[(db, acc)].append((obj, f, la))
-            self.label[(db, lab)].append((obj, acc, f, la))
-            self.holders[(db, lab)].append((obj, f, la))
-        self.synonym: dict[tuple[str, str], list[tuple[int, float, float]]] = defaultdict(list)
         s = snap.tables["synonyms"].merge(x, on=["db_name", "accession", "label"], suffixes=("_syn", ""))
         lo = np.maximum(s["first_syn"].to_numpy(), s["first"].to_numpy())
         hi = np.minimum(s["last_syn"].to_numpy(), s["last"].to_numpy())
         keep = lo <= hi
         s = s[keep]
-        for obj, db, syn, f, la in zip(
-            s["obj"].tolist(),
-            s["db_name"].tolist(),
-            s["synonym"].tolist(),
-            self.rel[lo[keep]],
-            self.rel[hi[keep]],
-            strict=True,
-        ):
-            self.synonym[(db, syn)].append((obj, float(f), float(la)))
-            self.holders[(db, syn)].append((obj, float(f), float(la)))
-        self.lives = _lives(snap, types)
-        self.places, self.by_region = _places(snap, types, self.rel)
+        acc_code, lab_code, syn_code = _name_codes(x["db_name"], x["accession"], x["label"], s["db_name"], s["synonym"])
+        obj, first, last = x["obj"].to_numpy(np.int64), self.rel[x["first"].to_numpy()], self.rel[x["last"].to_numpy()]
+        db, acc, lab = (x[c].to_numpy(dtype=object) for c in ("db_name", "accession", "label"))
+        self._own = _Groups(obj, (db, acc, lab, first, last, acc_code, lab_code))
+        distinct = acc != lab
+        self._accession = _Groups(acc_code[distinct], (obj[distinct], first[distinct], last[distinct]))
+        self._label = _Groups(lab_code, (obj, acc, first, last))
+        s_obj, s_first, s_last = s["obj"].to_numpy(np.int64), self.rel[lo[keep]], self.rel[hi[keep]]
+        self._synonym = _Groups(syn_code, (s_obj, s_first, s_last))
+        self._holders = _Groups(
+            np.concatenate([acc_code[distinct], lab_code, syn_code]),
+            tuple(
+                np.concatenate([c[distinct], c, c_syn]) for c, c_syn in ((obj, s_obj), (first, s_first), (last, s_last))
+            ),
+        )
+        self._lives = _lives(snap, types)
+        self._places, self.by_region = _places(snap, types, self.rel)
 
     # ------------------------------------------------------------------------------------------ facts
     def coexisted(self, a: int, b: int) -> bool:
         """Whether genes ``a`` and ``b`` both existed in some release of the snapshot."""
-        return any(f1 <= l2 and f2 <= l1 for f1, l1 in self.lives.get(a, ()) for f2, l2 in self.lives.get(b, ()))
+        return any(f1 <= l2 and f2 <= l1 for f1, l1 in self._lives.get(a) for f2, l2 in self._lives.get(b))
 
     def place_near(self, obj: int, time: float, assembly: str | None = None) -> _Place | None:
         """Where ``obj`` lay (on ``assembly``, when given) at the release nearest to ``time`` (None: unknown)."""
-        places = [p for p in self.places.get(obj, ()) if assembly is None or p.assembly == assembly]
+        places = [p for p in self._places.get(obj) if assembly is None or p.assembly == assembly]
         if not places:
             return None
 
@@ -166,42 +163,43 @@ class BridgeIndex:
             return a if end >= start else b
 
         held: dict[tuple[str, str, str], tuple[float, float]] = {}
-        for db, acc, lab, f, la in self.own.get(obj, ()):
+        codes: dict[tuple[str, str, str], tuple[int, int]] = {}
+        for db, acc, lab, f, la, acc_code, lab_code in self._own.get(obj):
             if closest(f, la) is not None:
                 key = (db, acc, lab)
                 f0, l0 = held.get(key, (f, la))
                 held[key] = (min(f0, f), max(l0, la))
+                codes[key] = (acc_code, lab_code)
         targets: list[BridgeTarget] = []
         refused: list[str] = []
         for (db, acc, lab), (f_own, l_own) in sorted(held.items()):
+            acc_code, lab_code = codes[(db, acc, lab)]
             shown = self.display.get(db, db)
             if kind == "accession" and acc != lab:
                 hops = [
                     BridgeTarget(z, t, f"{shown}/{acc}")
-                    for z, f, la in self.accession.get((db, acc), ())
+                    for z, f, la in self._accession.get(acc_code)
                     if z != obj and (t := closest(f, la)) is not None
                 ]
                 targets += self._flag_places(obj, start, hops)
                 continue
             if kind == "label":
-                name = lab
                 hops = [
                     BridgeTarget(z, t, f"{shown}/{lab}")
-                    for z, z_acc, f, la in self.label.get((db, lab), ())
+                    for z, z_acc, f, la in self._label.get(lab_code)
                     if z != obj and (t := closest(f, la)) is not None and (acc == lab or z_acc in (lab, acc))
                 ]
             elif kind == "synonym":
-                if {z for z, *_ in self.label.get((db, lab), ())} != {obj}:
+                if {z for z, *_ in self._label.get(lab_code)} != {obj}:
                     continue  # the label was reused: its previous-symbol links are ambiguous
-                name = lab
                 hops = [
                     BridgeTarget(z, t, f"{shown}/{lab} (synonym)")
-                    for z, f, la in self.synonym.get((db, lab), ())
+                    for z, f, la in self._synonym.get(lab_code)
                     if z != obj and (t := closest(f, la)) is not None
                 ]
             else:
                 continue
-            kept, why = self._exclusive(obj, db, name, (min(f_own, end), max(l_own, end)), start, hops)
+            kept, why = self._exclusive(obj, db, lab_code, (min(f_own, end), max(l_own, end)), start, hops)
             targets += kept
             refused += why
         return BridgeHops(_unique(targets), tuple(sorted(set(refused))))
@@ -210,20 +208,20 @@ class BridgeIndex:
         self,
         obj: int,
         db: str,
-        name: str,
+        name: int,
         window: tuple[float, float],
         start: float,
         hops: list[BridgeTarget],
     ) -> tuple[list[BridgeTarget], list[str]]:
         """The hops of a label or synonym bridge that survive the rules of the module docstring, and the
-        refusals."""
+        refusals (``name``: the code of the bridging name)."""
         if not hops:
             return [], []
         via = hops[0].via
         candidates = {h.obj for h in hops}
         others = {
             z
-            for z, f, la in self.holders.get((db, name), ())
+            for z, f, la in self._holders.get(name)
             if z != obj and z not in candidates and f <= window[1] and la >= window[0]
         }
         if others:
@@ -257,7 +255,7 @@ class BridgeIndex:
         assembly it has a location in (where it lay nearest to ``start`` there)."""
         lo, hi = min(start, end), max(start, end)
         targets = []
-        for assembly in sorted({p.assembly for p in self.places.get(obj, ())}):
+        for assembly in sorted({p.assembly for p in self._places.get(obj)}):
             here = self.place_near(obj, start, assembly)
             region = self.by_region.get((assembly, here.region, here.strand)) if here else None
             if here is None or region is None:
@@ -278,42 +276,75 @@ def _unique(targets: list[BridgeTarget]) -> tuple[BridgeTarget, ...]:
     return tuple(sorted(set(targets), key=lambda t: (t.obj, t.time, t.via)))
 
 
-def _lives(snap: Snapshot, types: np.ndarray) -> dict[int, list[tuple[int, int]]]:
+class _Groups:
+    """Rows of some columns grouped by an integer key, read out (as tuples of Python values, or ``make(*row)``) on
+    first need and kept."""
+
+    def __init__(
+        self, keys: np.ndarray, columns: tuple[np.ndarray, ...], make: Callable[..., Any] | None = None
+    ) -> None:
+        order = np.argsort(keys, kind="stable")  # the rows of a key keep their order
+        self._keys = np.asarray(keys)[order]
+        self._columns = tuple(np.asarray(c)[order] for c in columns)
+        self._make = make
+        self._read: dict[int, list[Any]] = {}
+
+    def get(self, key: int) -> list[Any]:
+        """The rows of ``key``, in their order (empty when none)."""
+        rows = self._read.get(key)
+        if rows is None:
+            lo, hi = np.searchsorted(self._keys, key, "left"), np.searchsorted(self._keys, key, "right")
+            rows = list(zip(*(c[lo:hi].tolist() for c in self._columns), strict=True))
+            if self._make is not None:
+                rows = [self._make(*row) for row in rows]
+            self._read[key] = rows
+        return rows
+
+
+def _name_codes(
+    db: pd.Series, accession: pd.Series, label: pd.Series, synonym_db: pd.Series, synonym: pd.Series
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codes of the (database, name) pairs of accessions, labels and synonyms, in one space (equal pairs, equal
+    codes)."""
+    db_code, _ = pd.factorize(np.concatenate([c.to_numpy(dtype=object) for c in (db, db, synonym_db)]), False)
+    names = np.concatenate([c.to_numpy(dtype=object) for c in (accession, label, synonym)])
+    name_code, distinct = pd.factorize(names, use_na_sentinel=False)
+    pair = db_code.astype(np.int64) * max(len(distinct), 1) + name_code
+    n = len(db)
+    return pair[:n], pair[n : 2 * n], pair[2 * n :]
+
+
+def _lives(snap: Snapshot, types: np.ndarray) -> _Groups:
     """Per gene, the runs of snapshot positions it existed in."""
     v = snap.tables["versions"]
     v = v[types[v["obj"].to_numpy()] == "gene"]
-    out: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for obj, f, la in zip(v["obj"].tolist(), v["first"].tolist(), v["last"].tolist(), strict=True):
-        out[obj].append((f, la))
-    return out
+    return _Groups(v["obj"].to_numpy(np.int64), (v["first"].to_numpy(), v["last"].to_numpy()))
 
 
 def _places(
     snap: Snapshot, types: np.ndarray, rel: np.ndarray
-) -> tuple[dict[int, list[_Place]], dict[tuple[str, str, int], tuple[np.ndarray, ...]]]:
+) -> tuple[_Groups, dict[tuple[str, str, int], tuple[np.ndarray, ...]]]:
     """Gene locations per gene, and per (assembly, seq_region, strand) as arrays (obj, start, end, first, last)."""
     loc = snap.tables["locations"]
     loc = loc[types[loc["obj"].to_numpy()] == "gene"]
-    assembly = loc["assembly"].map(assembly_key).to_numpy(dtype=object)
     names = loc["assembly"].to_numpy(dtype=object)
+    code, distinct = pd.factorize(names)
+    assembly = np.array([assembly_key(a) for a in distinct], dtype=object)[code]
     first, last = rel[loc["first"].to_numpy()], rel[loc["last"].to_numpy()]
-    places: dict[int, list[_Place]] = defaultdict(list)
-    cols = (loc[c].tolist() for c in ("obj", "seq_region", "strand", "start", "end"))
-    rows = zip(zip(*cols, strict=True), assembly, names, first, last, strict=True)
-    for (obj, region, strand, s, e), a, name, f, la in rows:
-        places[obj].append(_Place(a, name, region, int(strand), int(s), int(e), float(f), float(la)))
     frame = pd.DataFrame(
         {
             "assembly": assembly,
+            "name": names,
             "region": loc["seq_region"].to_numpy(dtype=object),
             "strand": loc["strand"].to_numpy(dtype=np.int64),
-            "obj": loc["obj"].to_numpy(dtype=np.int64),
             "start": loc["start"].to_numpy(dtype=np.int64),
             "end": loc["end"].to_numpy(dtype=np.int64),
             "first": first,
             "last": last,
+            "obj": loc["obj"].to_numpy(dtype=np.int64),
         }
     )
+    places = _Groups(frame["obj"].to_numpy(), tuple(frame[c].to_numpy() for c in list(frame)[:-1]), _Place)
     by_region = {
         key: tuple(g[c].to_numpy() for c in ("obj", "start", "end", "first", "last"))
         for key, g in frame.groupby(["assembly", "region", "strand"], sort=True)
