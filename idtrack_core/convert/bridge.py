@@ -81,6 +81,27 @@ class _Place:
     last: float
 
 
+class _Region:
+    """The gene locations on one (assembly, seq_region, strand): obj, start, end, first, last (arrays in row
+    order), and the rows in order of their start."""
+
+    def __init__(self, obj: np.ndarray, start: np.ndarray, end: np.ndarray, first: np.ndarray, last: np.ndarray):
+        self.obj, self.start, self.end, self.first, self.last = obj, start, end, first, last
+        self._by_start = np.argsort(start, kind="stable")
+        self._starts = start[self._by_start]
+
+    def around(self, start: int, end: int) -> np.ndarray:
+        """The rows (in row order) that may overlap ``start``..``end`` by :data:`COORDINATE_OVERLAP` of the longer
+        of both: such a gene is at most ``length / COORDINATE_OVERLAP`` long and ends at or after ``start``, so it
+        starts in ``start - length / COORDINATE_OVERLAP``..``end``."""
+        length = end - start + 1
+        if length < 1:
+            return np.arange(len(self.obj))
+        lo = np.searchsorted(self._starts, start - int(np.ceil(length / COORDINATE_OVERLAP)), "left")
+        hi = np.searchsorted(self._starts, end, "right")
+        return np.sort(self._by_start[lo:hi])
+
+
 class BridgeIndex:
     """Which genes held which external names, where genes lay, and when.
 
@@ -119,6 +140,7 @@ class BridgeIndex:
         )
         self._lives = _lives(snap, types)
         self._places, self.by_region = _places(snap, types, self.rel)
+        self._near: dict[tuple[int, float, str | None], _Place | None] = {}
 
     # ------------------------------------------------------------------------------------------ facts
     def coexisted(self, a: int, b: int) -> bool:
@@ -127,14 +149,16 @@ class BridgeIndex:
 
     def place_near(self, obj: int, time: float, assembly: str | None = None) -> _Place | None:
         """Where ``obj`` lay (on ``assembly``, when given) at the release nearest to ``time`` (None: unknown)."""
+        key = (obj, time, assembly)
+        if key in self._near:
+            return self._near[key]
         places = [p for p in self._places.get(obj) if assembly is None or p.assembly == assembly]
-        if not places:
-            return None
 
         def distance(p: _Place) -> tuple[float, float]:
             return (0.0 if p.first <= time <= p.last else min(abs(p.first - time), abs(p.last - time)), -p.last)
 
-        return min(places, key=distance)
+        near = self._near[key] = min(places, key=distance) if places else None
+        return near
 
     def overlap(self, a: int, a_time: float, b: int, b_time: float) -> float | None:
         """Reciprocal overlap of two genes where they lay near those times, compared on the candidate ``b``'s
@@ -260,7 +284,8 @@ class BridgeIndex:
             region = self.by_region.get((assembly, here.region, here.strand)) if here else None
             if here is None or region is None:
                 continue
-            z, zs, ze, zf, zl = region
+            rows = region.around(here.start, here.end)
+            z, zs, ze, zf, zl = (c[rows] for c in (region.obj, region.start, region.end, region.first, region.last))
             overlap = reciprocal_overlap(np.int64(here.start), np.int64(here.end), zs, ze)
             hit = (overlap >= COORDINATE_OVERLAP) & (z != obj) & (zf <= hi) & (zl >= lo)
             for i in np.flatnonzero(hit):
@@ -321,10 +346,8 @@ def _lives(snap: Snapshot, types: np.ndarray) -> _Groups:
     return _Groups(v["obj"].to_numpy(np.int64), (v["first"].to_numpy(), v["last"].to_numpy()))
 
 
-def _places(
-    snap: Snapshot, types: np.ndarray, rel: np.ndarray
-) -> tuple[_Groups, dict[tuple[str, str, int], tuple[np.ndarray, ...]]]:
-    """Gene locations per gene, and per (assembly, seq_region, strand) as arrays (obj, start, end, first, last)."""
+def _places(snap: Snapshot, types: np.ndarray, rel: np.ndarray) -> tuple[_Groups, dict[tuple[str, str, int], _Region]]:
+    """Gene locations per gene, and per (assembly, seq_region, strand)."""
     loc = snap.tables["locations"]
     loc = loc[types[loc["obj"].to_numpy()] == "gene"]
     names = loc["assembly"].to_numpy(dtype=object)
@@ -346,7 +369,7 @@ def _places(
     )
     places = _Groups(frame["obj"].to_numpy(), tuple(frame[c].to_numpy() for c in list(frame)[:-1]), _Place)
     by_region = {
-        key: tuple(g[c].to_numpy() for c in ("obj", "start", "end", "first", "last"))
+        key: _Region(*(g[c].to_numpy() for c in ("obj", "start", "end", "first", "last")))
         for key, g in frame.groupby(["assembly", "region", "strand"], sort=True)
     }
     return places, by_region
