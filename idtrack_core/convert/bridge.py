@@ -123,17 +123,21 @@ class BridgeIndex:
         hi = np.minimum(s["last_syn"].to_numpy(), s["last"].to_numpy())
         keep = lo <= hi
         s = s[keep]
-        acc_code, lab_code, syn_code = _name_codes(x["db_name"], x["accession"], x["label"], s["db_name"], s["synonym"])
+        acc_code, lab_code, syn_code, n_names = _name_codes(
+            x["db_name"], x["accession"], x["label"], s["db_name"], s["synonym"]
+        )
         obj, first, last = x["obj"].to_numpy(np.int64), self.rel[x["first"].to_numpy()], self.rel[x["last"].to_numpy()]
         db, acc, lab = (x[c].to_numpy(dtype=object) for c in ("db_name", "accession", "label"))
-        self._own = _Groups(obj, (db, acc, lab, first, last, acc_code, lab_code))
+        n_objects = len(self.ids)
+        self._own = _Groups(obj, n_objects, (db, acc, lab, first, last, acc_code, lab_code))
         distinct = acc != lab
-        self._accession = _Groups(acc_code[distinct], (obj[distinct], first[distinct], last[distinct]))
-        self._label = _Groups(lab_code, (obj, acc, first, last))
+        self._accession = _Groups(acc_code[distinct], n_names, (obj[distinct], first[distinct], last[distinct]))
+        self._label = _Groups(lab_code, n_names, (obj, acc, first, last))
         s_obj, s_first, s_last = s["obj"].to_numpy(np.int64), self.rel[lo[keep]], self.rel[hi[keep]]
-        self._synonym = _Groups(syn_code, (s_obj, s_first, s_last))
+        self._synonym = _Groups(syn_code, n_names, (s_obj, s_first, s_last))
         self._holders = _Groups(
             np.concatenate([acc_code[distinct], lab_code, syn_code]),
+            n_names,
             tuple(
                 np.concatenate([c[distinct], c, c_syn]) for c, c_syn in ((obj, s_obj), (first, s_first), (last, s_last))
             ),
@@ -141,11 +145,17 @@ class BridgeIndex:
         self._lives = _lives(snap, types)
         self._places, self.by_region = _places(snap, types, self.rel)
         self._near: dict[tuple[int, float, str | None], _Place | None] = {}
+        self._held_memo: dict[tuple[int, float, float], list[tuple[str, str, str, float, float, int, int]]] = {}
+        self._coexisted: dict[tuple[int, int], bool] = {}
 
     # ------------------------------------------------------------------------------------------ facts
     def coexisted(self, a: int, b: int) -> bool:
         """Whether genes ``a`` and ``b`` both existed in some release of the snapshot."""
-        return any(f1 <= l2 and f2 <= l1 for f1, l1 in self._lives.get(a) for f2, l2 in self._lives.get(b))
+        key = (a, b)
+        if key not in self._coexisted:
+            lives_a, lives_b = self._lives.get(a), self._lives.get(b)
+            self._coexisted[key] = any(f1 <= l2 and f2 <= l1 for f1, l1 in lives_a for f2, l2 in lives_b)
+        return self._coexisted[key]
 
     def place_near(self, obj: int, time: float, assembly: str | None = None) -> _Place | None:
         """Where ``obj`` lay (on ``assembly``, when given) at the release nearest to ``time`` (None: unknown)."""
@@ -186,18 +196,9 @@ class BridgeIndex:
                 return None
             return a if end >= start else b
 
-        held: dict[tuple[str, str, str], tuple[float, float]] = {}
-        codes: dict[tuple[str, str, str], tuple[int, int]] = {}
-        for db, acc, lab, f, la, acc_code, lab_code in self._own.get(obj):
-            if closest(f, la) is not None:
-                key = (db, acc, lab)
-                f0, l0 = held.get(key, (f, la))
-                held[key] = (min(f0, f), max(l0, la))
-                codes[key] = (acc_code, lab_code)
         targets: list[BridgeTarget] = []
         refused: list[str] = []
-        for (db, acc, lab), (f_own, l_own) in sorted(held.items()):
-            acc_code, lab_code = codes[(db, acc, lab)]
+        for db, acc, lab, f_own, l_own, acc_code, lab_code in self._held(obj, lo, hi):
             shown = self.display.get(db, db)
             if kind == "accession" and acc != lab:
                 hops = [
@@ -227,6 +228,21 @@ class BridgeIndex:
             targets += kept
             refused += why
         return BridgeHops(_unique(targets), tuple(sorted(set(refused))))
+
+    def _held(self, obj: int, lo: float, hi: float) -> list[tuple[str, str, str, float, float, int, int]]:
+        """The names gene ``obj`` held at some release in ``lo..hi``, sorted: database, accession, label, the first
+        and last release it held them, and the codes of the accession and the label."""
+        key = (obj, lo, hi)
+        if key in self._held_memo:
+            return self._held_memo[key]
+        held: dict[tuple[str, str, str], list[Any]] = {}
+        for db, acc, lab, f, la, acc_code, lab_code in self._own.get(obj):
+            if max(f, lo) <= min(la, hi):
+                name = (db, acc, lab)
+                f0, l0 = held[name][:2] if name in held else (f, la)
+                held[name] = [min(f0, f), max(l0, la), acc_code, lab_code]
+        rows = self._held_memo[key] = [(*name, *rest) for name, rest in sorted(held.items())]
+        return rows
 
     def _exclusive(
         self,
@@ -306,10 +322,11 @@ class _Groups:
     first need and kept."""
 
     def __init__(
-        self, keys: np.ndarray, columns: tuple[np.ndarray, ...], make: Callable[..., Any] | None = None
+        self, keys: np.ndarray, size: int, columns: tuple[np.ndarray, ...], make: Callable[..., Any] | None = None
     ) -> None:
+        """``keys``: one per row, in ``0..size-1``."""
         order = np.argsort(keys, kind="stable")  # the rows of a key keep their order
-        self._keys = np.asarray(keys)[order]
+        self._bounds = np.searchsorted(np.asarray(keys)[order], np.arange(size + 1))
         self._columns = tuple(np.asarray(c)[order] for c in columns)
         self._make = make
         self._read: dict[int, list[Any]] = {}
@@ -318,7 +335,7 @@ class _Groups:
         """The rows of ``key``, in their order (empty when none)."""
         rows = self._read.get(key)
         if rows is None:
-            lo, hi = np.searchsorted(self._keys, key, "left"), np.searchsorted(self._keys, key, "right")
+            lo, hi = self._bounds[key], self._bounds[key + 1]
             rows = list(zip(*(c[lo:hi].tolist() for c in self._columns), strict=True))
             if self._make is not None:
                 rows = [self._make(*row) for row in rows]
@@ -328,22 +345,22 @@ class _Groups:
 
 def _name_codes(
     db: pd.Series, accession: pd.Series, label: pd.Series, synonym_db: pd.Series, synonym: pd.Series
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Codes of the (database, name) pairs of accessions, labels and synonyms, in one space (equal pairs, equal
-    codes)."""
+    codes, ``0..n-1``), and ``n``."""
     db_code, _ = pd.factorize(np.concatenate([c.to_numpy(dtype=object) for c in (db, db, synonym_db)]), False)
     names = np.concatenate([c.to_numpy(dtype=object) for c in (accession, label, synonym)])
     name_code, distinct = pd.factorize(names, use_na_sentinel=False)
-    pair = db_code.astype(np.int64) * max(len(distinct), 1) + name_code
+    pair, pairs = pd.factorize(db_code.astype(np.int64) * max(len(distinct), 1) + name_code)
     n = len(db)
-    return pair[:n], pair[n : 2 * n], pair[2 * n :]
+    return pair[:n], pair[n : 2 * n], pair[2 * n :], len(pairs)
 
 
 def _lives(snap: Snapshot, types: np.ndarray) -> _Groups:
     """Per gene, the runs of snapshot positions it existed in."""
     v = snap.tables["versions"]
     v = v[types[v["obj"].to_numpy()] == "gene"]
-    return _Groups(v["obj"].to_numpy(np.int64), (v["first"].to_numpy(), v["last"].to_numpy()))
+    return _Groups(v["obj"].to_numpy(np.int64), len(types), (v["first"].to_numpy(), v["last"].to_numpy()))
 
 
 def _places(snap: Snapshot, types: np.ndarray, rel: np.ndarray) -> tuple[_Groups, dict[tuple[str, str, int], _Region]]:
@@ -367,7 +384,7 @@ def _places(snap: Snapshot, types: np.ndarray, rel: np.ndarray) -> tuple[_Groups
             "obj": loc["obj"].to_numpy(dtype=np.int64),
         }
     )
-    places = _Groups(frame["obj"].to_numpy(), tuple(frame[c].to_numpy() for c in list(frame)[:-1]), _Place)
+    places = _Groups(frame["obj"].to_numpy(), len(types), tuple(frame[c].to_numpy() for c in list(frame)[:-1]), _Place)
     by_region = {
         key: _Region(*(g[c].to_numpy() for c in ("obj", "start", "end", "first", "last")))
         for key, g in frame.groupby(["assembly", "region", "strand"], sort=True)

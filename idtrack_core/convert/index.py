@@ -91,6 +91,7 @@ class ResolutionIndex:
         named = in_background(NameTable.from_snapshot, snap) if names is None else None
         bridges = BridgeIndex(snap)
         resolver = Resolver(snap, target, names if named is None else named.result(), bridges)
+        del named, bridges  # the resolver holds them
         release()
         exact = resolver.resolve_rows(resolver.names.rows)
         lower, aliases = lowercased_key_answers(resolver, resolver.names)

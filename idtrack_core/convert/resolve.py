@@ -23,6 +23,10 @@ from idtrack_core.convert.starts import Answer, StartAnswers, StringPool, joined
 from idtrack_core.convert.target import ENSEMBL_DATABASES, ConversionTarget
 from idtrack_core.graph.intervals import holds_at
 from idtrack_core.graph.model import Snapshot
+from idtrack_core.parallel import in_background
+
+_PARALLEL_WALKS = 2000
+"""Starts to walk from which on the walks are split between two processes (when a CPU is free)."""
 
 
 @dataclass(frozen=True)
@@ -328,9 +332,23 @@ class Resolver:
             bridge=np.where(via_gene, pools["bridge"].code("parent_gene"), -1),
             bridge_via=via,
         )
-        for i in np.flatnonzero(~answered):
-            out.set(int(i), self.answer_start(int(obj[i]), float(lo[i]), float(hi[i])), pools)
+        walked = np.flatnonzero(~answered)
+        for i, answer in zip(walked, self._walk_answers(obj[walked], lo[walked], hi[walked]), strict=True):
+            out.set(int(i), answer, pools)
         return out
+
+    def _walk_answers(self, obj: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[Answer]:
+        """:meth:`answer_start` of each start; when there are many and a CPU is free, the second half in a forked
+        child (:func:`~idtrack_core.parallel.in_background`: answers depend only on the start, so the split does
+        not change them)."""
+        if len(obj) < _PARALLEL_WALKS:
+            return self._answers_of(obj, lo, hi)
+        half = len(obj) // 2
+        second = in_background(self._answers_of, obj[half:], lo[half:], hi[half:])
+        return self._answers_of(obj[:half], lo[:half], hi[:half]) + second.result()
+
+    def _answers_of(self, obj: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[Answer]:
+        return [self.answer_start(o, a, b) for o, a, b in zip(obj.tolist(), lo.tolist(), hi.tolist(), strict=True)]
 
     def resolve_rows(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Answers (one row per key, indexed by key, with ``ANSWER_COLUMNS``) for name rows sorted by ``kid``."""
