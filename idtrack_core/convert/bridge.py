@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from idtrack_core.convert.names import repeated_strings
 from idtrack_core.ensembl.regions import reciprocal_overlap
 from idtrack_core.graph.model import Snapshot, assembly_key
 
@@ -112,7 +113,7 @@ class BridgeIndex:
     def __init__(self, snap: Snapshot) -> None:
         self.rel = np.asarray(snap.release_list, dtype=np.float64)
         self.ids = snap.tables["objects"]["stable_id"].to_numpy(dtype=object)
-        types = snap.tables["objects"]["type"].to_numpy(dtype=object)
+        types = repeated_strings(snap.tables["objects"]["type"])
         x = snap.tables["xrefs"]
         x = x[types[x["obj"].to_numpy()] == "gene"].reset_index(drop=True)
         shown = x[["db_name", "db_display_name"]].drop_duplicates("db_name", keep="last")
@@ -127,7 +128,8 @@ class BridgeIndex:
             x["db_name"], x["accession"], x["label"], s["db_name"], s["synonym"]
         )
         obj, first, last = x["obj"].to_numpy(np.int64), self.rel[x["first"].to_numpy()], self.rel[x["last"].to_numpy()]
-        db, acc, lab = (x[c].to_numpy(dtype=object) for c in ("db_name", "accession", "label"))
+        db = repeated_strings(x["db_name"])
+        acc, lab = (x[c].to_numpy(dtype=object) for c in ("accession", "label"))
         n_objects = len(self.ids)
         self._own = _Groups(obj, n_objects, (db, acc, lab, first, last, acc_code, lab_code))
         distinct = acc != lab
@@ -367,7 +369,7 @@ def _places(snap: Snapshot, types: np.ndarray, rel: np.ndarray) -> tuple[_Groups
     """Gene locations per gene, and per (assembly, seq_region, strand)."""
     loc = snap.tables["locations"]
     loc = loc[types[loc["obj"].to_numpy()] == "gene"]
-    names = loc["assembly"].to_numpy(dtype=object)
+    names = repeated_strings(loc["assembly"])
     code, distinct = pd.factorize(names)
     assembly = np.array([assembly_key(a) for a in distinct], dtype=object)[code]
     first, last = rel[loc["first"].to_numpy()], rel[loc["last"].to_numpy()]
@@ -375,7 +377,7 @@ def _places(snap: Snapshot, types: np.ndarray, rel: np.ndarray) -> tuple[_Groups
         {
             "assembly": assembly,
             "name": names,
-            "region": loc["seq_region"].to_numpy(dtype=object),
+            "region": repeated_strings(loc["seq_region"]),
             "strand": loc["strand"].to_numpy(dtype=np.int64),
             "start": loc["start"].to_numpy(dtype=np.int64),
             "end": loc["end"].to_numpy(dtype=np.int64),

@@ -93,8 +93,10 @@ class ResolutionIndex:
         resolver = Resolver(snap, target, names if named is None else named.result(), bridges)
         del named, bridges  # the resolver holds them
         release()
-        exact = resolver.resolve_rows(resolver.names.rows)
+        # the few lower-cased keys that merge several exact keys first: the exact keys' walks are the last, and
+        # their memory is freed before their answers are assembled
         lower, aliases = lowercased_key_answers(resolver, resolver.names)
+        exact = resolver.resolve_rows(resolver.names.rows, last=True)
         t = resolver.target
         del resolver  # the answers are all the tables need
         release()

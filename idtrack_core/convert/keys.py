@@ -71,9 +71,10 @@ def _group_starts(kid: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.r_[True, kid[1:] != kid[:-1]]) if len(kid) else np.zeros(0, dtype=np.int64)
 
 
-def key_answers(resolver: Resolver, rows: pd.DataFrame) -> pd.DataFrame:
+def key_answers(resolver: Resolver, rows: pd.DataFrame, last: bool = False) -> pd.DataFrame:
     """Answers for the keys of ``rows`` (name rows sorted by ``kid``): a frame indexed by key with the answer
-    columns (strings Arrow-backed, ``path_length`` Int64, ``min_score`` Float64; see module docstring)."""
+    columns (strings Arrow-backed, ``path_length`` Int64, ``min_score`` Float64; see module docstring). With
+    ``last`` the resolver forgets its walks once the starts are answered (the assembly needs the memory)."""
     if rows.empty:
         return _empty_answers()
     chosen, lo, hi = select_starts(rows, resolver.from_time, resolver.target_time)
@@ -82,6 +83,8 @@ def key_answers(resolver: Resolver, rows: pd.DataFrame) -> pd.DataFrame:
     start, u_obj, u_lo, u_hi = _distinct_starts(obj, lo, hi)
     pa.default_memory_pool().release_unused()  # before the walks (and the bridge index) need memory
     answers = resolver.start_answers(u_obj, u_lo, u_hi)
+    if last:
+        resolver.forget_walks()
     pools = resolver.strings
     heads = _group_starts(kid)  # the first chosen row of each key
     per_key = _per_key_starts(kid, start, heads)
@@ -109,7 +112,7 @@ def key_answers(resolver: Resolver, rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {c: pd.arrays.ArrowStringArray(v) if isinstance(v, pa.Array) else v for c, v in out.items()},
         index=pd.Index(pd.arrays.ArrowStringArray(keys), name="key"),
-    )[_OUTPUT]
+    )
 
 
 def lowercased_key_answers(resolver: Resolver, names: NameTable) -> tuple[pd.DataFrame, tuple[pa.Array, np.ndarray]]:

@@ -86,6 +86,13 @@ def _strings(column: pd.Series) -> pa.Array:
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
+def repeated_strings(column: pd.Series) -> np.ndarray:
+    """A string column as an object array in which equal strings are one Python object: a column of few distinct
+    values (types, databases, regions) costs a pointer per row, not a string."""
+    codes, distinct = pd.factorize(column, use_na_sentinel=False)
+    return np.asarray(distinct, dtype=object)[codes]
+
+
 def _with_assemblies(table: pa.Table, snap: Snapshot) -> pa.Table:
     """Nodes followed by `` @`` and the assemblies their object is known in (:func:`object_assemblies`): in a
     snapshot combining assemblies the evidence says which."""

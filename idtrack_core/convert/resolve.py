@@ -18,7 +18,7 @@ from idtrack_core.convert.answers import candidate_keys, lookup
 from idtrack_core.convert.bridge import BRIDGE_KINDS, BridgeHops, BridgeIndex
 from idtrack_core.convert.history import Candidate, HistoryWalker, State, best_candidates
 from idtrack_core.convert.keys import key_answers
-from idtrack_core.convert.names import NameTable
+from idtrack_core.convert.names import NameTable, repeated_strings
 from idtrack_core.convert.starts import Answer, StartAnswers, StringPool, joined_per_key, split
 from idtrack_core.convert.target import ENSEMBL_DATABASES, ConversionTarget
 from idtrack_core.graph.intervals import holds_at
@@ -85,8 +85,8 @@ class Resolver:
         self.target_time = snap.history_time(self.pos)
         self.from_time = self._from_time()
         objs = snap.tables["objects"]
-        self.ids = objs["stable_id"].to_numpy(dtype=object)
-        self.types = objs["type"].to_numpy(dtype=object)
+        self.ids = bridges.ids if bridges is not None else objs["stable_id"].to_numpy(dtype=object)
+        self.types = repeated_strings(objs["type"])
         v = snap.tables["versions"]
         self.alive = np.zeros(len(objs), dtype=bool)
         self.alive[v["obj"].to_numpy()[holds_at(v["first"].to_numpy(), v["last"].to_numpy(), self.pos)]] = True
@@ -112,10 +112,23 @@ class Resolver:
         self.non_primary_genes = (
             frozenset() if self.target.keep_non_primary else non_primary_genes(snap, self.pos, self.ids, self.types)
         )
-        self.walker = HistoryWalker(snap, self.target_time, self.alive)
+        self._walker: HistoryWalker | None = None  # built on first need
         self._bridges = bridges  # built on first need when not given
         self._lowercase: NameTable | None = None
         self._start_memo: dict[tuple[int, float, float], Answer] = {}
+
+    @property
+    def walker(self) -> HistoryWalker:
+        """The history walker towards the target release."""
+        if self._walker is None:
+            self._walker = HistoryWalker(self.snap, self.target_time, self.alive)
+        return self._walker
+
+    def forget_walks(self) -> None:
+        """Free what only walks use (history edges, bridge index, answers of starts); they are rebuilt when
+        needed again."""
+        self._walker = self._bridges = None
+        self._start_memo = {}
 
     def _from_time(self) -> float | None:
         """Where ``from_release`` (of ``from_assembly``) stands in history: an extract's history release when the
@@ -350,9 +363,11 @@ class Resolver:
     def _answers_of(self, obj: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[Answer]:
         return [self.answer_start(o, a, b) for o, a, b in zip(obj.tolist(), lo.tolist(), hi.tolist(), strict=True)]
 
-    def resolve_rows(self, rows: pd.DataFrame) -> pd.DataFrame:
-        """Answers (one row per key, indexed by key, with ``ANSWER_COLUMNS``) for name rows sorted by ``kid``."""
-        return key_answers(self, rows)
+    def resolve_rows(self, rows: pd.DataFrame, last: bool = False) -> pd.DataFrame:
+        """Answers (one row per key, indexed by key, with ``ANSWER_COLUMNS``) for name rows sorted by ``kid``;
+        ``last``: no more names will be resolved, the walks are forgotten (:meth:`forget_walks`) as soon as they
+        are done, before the answers are assembled."""
+        return key_answers(self, rows, last)
 
     def prefer_primary(self, answers: list[Answer]) -> list[Answer]:
         """The answers that reach a primary-assembly gene, when some do (else all of them)."""
