@@ -123,6 +123,35 @@ def _links(keys: pa.Array, tier: int, span: pd.DataFrame, source: str | pa.Array
     )
 
 
+def _codes(values: np.ndarray) -> np.ndarray:
+    """Each value's rank among the distinct values (sorted)."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    rank = np.empty(len(distinct), dtype=np.int64)
+    rank[np.argsort(np.asarray(distinct), kind="stable")] = np.arange(len(distinct))
+    return rank[codes]
+
+
+def _packed(codes: list[np.ndarray]) -> list[np.ndarray]:
+    """Non-negative integer codes (most significant first) packed into as few int64 words as hold them (most
+    significant first): the words sort as the codes do, lexicographically, and are equal when all codes are."""
+    words: list[np.ndarray] = []
+    bits = 0
+    for code in codes:
+        width = max(int(code.max()).bit_length(), 1) if len(code) else 1
+        if words and bits + width <= 62:
+            words[-1] = (words[-1] << width) | code
+            bits += width
+        else:
+            words.append(code.astype(np.int64))
+            bits = width
+    return words
+
+
+def _stable_order(words: list[np.ndarray]) -> np.ndarray:
+    """The stable sort order of rows by ``words`` (most significant first; ties keep their order)."""
+    return np.argsort(words[0], kind="stable") if len(words) == 1 else np.lexsort(words[::-1])
+
+
 def _ranks(strings: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """Each string's rank among the distinct strings in sorted (code point) order."""
     encoded = (strings.combine_chunks() if isinstance(strings, pa.ChunkedArray) else strings).dictionary_encode()
@@ -135,18 +164,18 @@ def _keyed(table: pa.Table, distinct: bool) -> pd.DataFrame:
     """Rows sorted by key (then tier, obj, first, then their order in ``table``) with the key codes ``kid``; with
     ``distinct`` a (key, tier, obj, first, last, source) link listed twice is kept at its first occurrence."""
     kid = _ranks(table["key"])
-    tier, obj, first = (table[c].to_numpy() for c in ("tier", "obj", "first"))
+    tier, obj, first = (_codes(table[c].to_numpy()) for c in ("tier", "obj", "first"))
     rows = np.arange(table.num_rows)
     if distinct:
-        last, source = table["last"].to_numpy(), _ranks(table["source"])
-        order = np.lexsort((rows, source, last, first, obj, tier, kid))
+        words = _packed([kid, tier, obj, first, _codes(table["last"].to_numpy()), _ranks(table["source"])])
+        order = _stable_order(words)
         repeat = np.ones(len(order), dtype=bool)
-        for k in (kid, tier, obj, first, last, source):
-            ordered = k[order]
+        for word in words:
+            ordered = word[order]
             repeat[1:] &= ordered[1:] == ordered[:-1]
         repeat[:1] = False
-        rows = order[~repeat]
-    rows = rows[np.lexsort((rows, first[rows], obj[rows], tier[rows], kid[rows]))]
+        rows = np.sort(order[~repeat])
+    rows = rows[_stable_order(_packed([kid[rows], tier[rows], obj[rows], first[rows]]))]
     table = table.take(pa.array(rows))
     if "node_id" not in table.column_names:
         table = table.append_column("node_id", table["node"].combine_chunks().dictionary_encode().indices)
