@@ -1,0 +1,106 @@
+"""Benchmark: the resolution index build of one snapshot, this working tree (B) against a git revision (A), paired.
+
+``ResolutionIndex.build(snap, ConversionTarget(114, "HGNC Symbol"))`` + ``write``, the call of ``bench_convert``'s
+index phase, each run in a fresh process (A B A B, ``--pairs`` pairs) on a snapshot already written (e.g. the
+``human/snapshot`` a ``bench_convert --workdir`` run leaves behind), so that no run re-extracts. Prints in-call
+seconds (build + write), CPU seconds (user + system, with forked children: less sensitive to a busy machine than
+wall time), peak RSS (the process and its forked children) and the load average before each run, then min/median
+per side and the ratio B ÷ A, and checks that both sides wrote the same ``keys.arrow`` and ``answers.arrow``,
+byte for byte.
+
+Run from the repository root::
+
+    python -m benchmarks.bench_index_build --snapshot bench-work/convert/human/snapshot --baseline main
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._util import load_average, machine_summary, run_measured
+
+REPO = Path(__file__).resolve().parent.parent
+WORKER = """
+import json, resource, sys, time
+from idtrack_core.convert import ConversionTarget, ResolutionIndex
+from idtrack_core.graph import read_snapshot
+
+def cpu():
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+snap = read_snapshot(sys.argv[1])
+cpu0, started = cpu(), time.perf_counter()
+index = ResolutionIndex.build(snap, ConversionTarget(int(sys.argv[3]), sys.argv[4]))
+index.write(sys.argv[2])
+print(json.dumps({"seconds": time.perf_counter() - started, "cpu": cpu() - cpu0}))
+"""
+
+
+def run(code: Path, snapshot: str, out: Path, to_release: int, database: str) -> dict[str, float]:
+    """One index build + write with the code of ``code`` in a fresh process."""
+    load = load_average()
+    m = run_measured(
+        [sys.executable, "-c", WORKER, snapshot, str(out), str(to_release), database],
+        env={"PYTHONPATH": str(code)},
+        cwd=str(code),
+    )
+    if m.returncode != 0:
+        raise SystemExit(f"index build with {code} failed:\n{m.stderr[-3000:]}")
+    result = json.loads(m.stdout.strip().splitlines()[-1])
+    return {**result, "peak_mib": m.peak_rss_bytes / 2**20, "load": load}
+
+
+def same_files(a: Path, b: Path) -> bool:
+    return all((a / name).read_bytes() == (b / name).read_bytes() for name in ("keys.arrow", "answers.arrow"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--snapshot", required=True, help="a written snapshot folder")
+    p.add_argument("--baseline", default="main", help="git revision of side A (default: %(default)s)")
+    p.add_argument("--pairs", type=int, default=3)
+    p.add_argument("--to-release", type=int, default=114)
+    p.add_argument("--final-database", default="HGNC Symbol")
+    args = p.parse_args(argv)
+    print(f"bench_index_build: {machine_summary()}")
+    with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
+        base = Path(tmp) / "baseline"
+        base.mkdir()
+        archive = subprocess.run(["git", "archive", args.baseline], cwd=REPO, check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
+        sides = {"A": base, "B": REPO}
+        runs: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
+        for i in range(args.pairs):
+            for side, code in sides.items():
+                r = run(code, args.snapshot, Path(tmp) / f"out-{side}", args.to_release, args.final_database)
+                runs[side].append(r)
+                print(
+                    f"pair {i + 1} {side}: {r['seconds']:.2f} s in-call, {r['cpu']:.2f} s CPU, "
+                    f"peak {r['peak_mib']:.0f} MiB, load before {r['load']}",
+                    flush=True,
+                )
+        print(f"\nA = {args.baseline}, B = working tree; min / median")
+        for key, unit in (("seconds", "s in-call"), ("cpu", "s CPU"), ("peak_mib", "MiB peak")):
+            a, b = ([r[key] for r in runs[s]] for s in ("A", "B"))
+            med_a, med_b = statistics.median(a), statistics.median(b)
+            print(
+                f"  {unit:10}: A {min(a):.2f} / {med_a:.2f}, B {min(b):.2f} / {med_b:.2f}; "
+                f"B ÷ A {min(b) / min(a):.2f} / {med_b / med_a:.2f}"
+            )
+        same = same_files(Path(tmp) / "out-A", Path(tmp) / "out-B")
+        print(f"index files of A and B identical byte for byte: {same}")
+    print(f"load average at the end: {load_average()}")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
