@@ -91,7 +91,7 @@ class ResolutionIndex:
         named = in_background(NameTable.from_snapshot, snap) if names is None else None
         bridges = BridgeIndex(snap)
         resolver = Resolver(snap, target, names if named is None else named.result(), bridges)
-        del named, bridges  # the resolver holds them
+        del named, bridges  # only the resolver holds them now: it frees the bridge index after its last walks
         release()
         # the few lower-cased keys that merge several exact keys first: the exact keys' walks are the last, and
         # their memory is freed before their answers are assembled
