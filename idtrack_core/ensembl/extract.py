@@ -24,7 +24,9 @@ the gene and peptide archives were there); text that is not valid UTF-8 is read 
 in the manifest (``non_utf8_values``).
 
 A database missing what every core database has is refused (:func:`check_required_rows`): no gene, or
-cross-references without their links (or links without cross-references).
+cross-references without their links (or links without cross-references). Every table is checked against its
+contract (:mod:`.contracts`, with Arrow kernels) before it is returned; the tables stay Arrow tables up to the
+Parquet writer.
 """
 
 from __future__ import annotations
