@@ -54,6 +54,7 @@ class TableContract:
 
     @property
     def column_names(self) -> list[str]:
+        """The column names, in order."""
         return [c.name for c in self.columns]
 
 
@@ -191,6 +192,15 @@ class Failure:
 def check_table(name: str, table: pa.Table, where: str) -> None:
     """Enforce the contract of extract table ``name`` on ``table``.
 
+    Parameters
+    ----------
+    name
+        An extract table (a key of :data:`CONTRACTS`).
+    table
+        Its rows, as extraction makes them.
+    where
+        Where the rows come from (source and database), for the message.
+
     Raises
     ------
     ExtractValidationError
@@ -206,7 +216,15 @@ def check_table(name: str, table: pa.Table, where: str) -> None:
 
 
 def table_failures(contract: TableContract, table: pa.Table) -> list[Failure]:
-    """Every failure of ``table`` against ``contract`` (columns first; empty when it conforms)."""
+    """Every failure of ``table`` against ``contract``.
+
+    Returns
+    -------
+    list of Failure
+        Empty when the table conforms. A table whose columns differ (names, order) gives that one failure; column
+        failures (type, NULL, bounds, values, length, unique) come before the row checks, which need well-typed
+        columns and run only when there are none.
+    """
     if table.column_names != contract.column_names:
         return [Failure(", ".join(table.column_names), f"columns must be {contract.column_names}", None, None)]
     out: list[Failure] = []

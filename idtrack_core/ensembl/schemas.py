@@ -9,10 +9,10 @@ from __future__ import annotations
 import pandas as pd
 import pandera.pandas as pa
 
-from idtrack_core.ensembl.contracts import CONTRACTS, OBJECT_TYPES, PANDAS_DTYPES, Col, TableContract
+from idtrack_core.ensembl.contracts import CONTRACTS, PANDAS_DTYPES, Col, TableContract
 from idtrack_core.errors import ExtractValidationError
 
-__all__ = ["EXTRACT_SCHEMAS", "OBJECT_TYPES", "conform", "validate_extract_table"]
+__all__ = ["EXTRACT_SCHEMAS", "validate_extract_table"]
 
 
 def _checks(col: Col) -> list[pa.Check]:
@@ -52,12 +52,6 @@ def _schema(contract: TableContract) -> pa.DataFrameSchema:
 
 
 EXTRACT_SCHEMAS: dict[str, pa.DataFrameSchema] = {name: _schema(c) for name, c in CONTRACTS.items()}
-
-
-def conform(name: str, df: pd.DataFrame) -> pd.DataFrame:
-    """Select and order the columns of extract table ``name`` and cast them to the schema's dtypes."""
-    columns = CONTRACTS[name].columns
-    return pd.DataFrame({c.name: df[c.name].astype(PANDAS_DTYPES[c.type]) for c in columns}, index=df.index)
 
 
 def validate_extract_table(name: str, df: pd.DataFrame, where: str) -> None:
