@@ -24,25 +24,31 @@ the gene and peptide archives were there); text that is not valid UTF-8 is read 
 in the manifest (``non_utf8_values``).
 
 A database missing what every core database has is refused (:func:`check_required_rows`): no gene, or
-cross-references without their links (or links without cross-references).
+cross-references without their links (or links without cross-references). Every table is checked against its
+contract (:mod:`.contracts`, with Arrow kernels) before it is returned; the tables stay Arrow tables up to the
+Parquet writer.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import cache, cached_property
 from typing import Any, Literal
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from idtrack_core import __version__, storage
+from idtrack_core.ensembl.contracts import ARROW_TYPES, CONTRACTS, PANDAS_DTYPES, check_table
 from idtrack_core.ensembl.databases import CoreDatabase, RowFilter
 from idtrack_core.ensembl.regions import SOURCE_COLUMNS, SeqRegions, classify_regions, locate
 from idtrack_core.ensembl.sources import EnsemblSource, find_database, previous_database
-from idtrack_core.errors import EmptyTableError, MissingTableError
+from idtrack_core.errors import EmptyTableError, MissingTableError, SnapshotError
 from idtrack_core.formats import EXTRACT_FORMAT_VERSION
 
 log = logging.getLogger(__name__)
@@ -56,21 +62,19 @@ HistoryScope = Literal["all", "new"]
 
 @dataclass(frozen=True)
 class ReleaseExtract:
-    """The normalized tables of one release plus its manifest."""
+    """The normalized tables of one release (Arrow; :attr:`tables` gives them as pandas) plus its manifest."""
 
     species: str
     assembly: str
     release: int
     database: str
-    tables: dict[str, pd.DataFrame] = field(repr=False)
+    arrow: dict[str, pa.Table] = field(repr=False)
     manifest: dict[str, Any] = field(repr=False)
 
-
-def _schemas() -> Any:
-    """The Pandera contracts of the tables, imported when an extract is made (reading one needs no Pandera)."""
-    from idtrack_core.ensembl import schemas
-
-    return schemas
+    @cached_property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables as pandas DataFrames with nullable dtypes (converted once, when first asked for)."""
+        return {name: t.to_pandas(types_mapper=storage.nullable_type) for name, t in self.arrow.items()}
 
 
 class _Reader:
@@ -148,19 +152,22 @@ def _objects(reader: _Reader, obj: str, extra: list[str]) -> pd.DataFrame:
     return df[df["stable_id"].notna()]
 
 
-def _table(name: str, df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Conform ``df`` to extract table ``name``, drop exact duplicates and sort by ``by`` then every other
-    column (a total order: same rows, same bytes), NULLs first."""
-    table = pa.Table.from_pandas(_schemas().conform(name, df), preserve_index=False)
+def _table(name: str, df: pd.DataFrame, by: list[str]) -> pa.Table:
+    """Conform ``df`` to extract table ``name`` (its contract's columns and types), drop exact duplicates and sort
+    by ``by`` then every other column (a total order: same rows, same bytes), NULLs first."""
+    columns = CONTRACTS[name].columns
+    table = pa.table(
+        {c.name: pa.array(df[c.name].astype(PANDAS_DTYPES[c.type]), type=ARROW_TYPES[c.type]) for c in columns}
+    )
     distinct = table.group_by(table.column_names, use_threads=False).aggregate([])
     keys = [*by, *(c for c in table.column_names if c not in by)]
     ordered = distinct.sort_by([(c, "ascending", "at_start") for c in keys]).select(table.column_names)
-    return ordered.to_pandas(types_mapper=storage.nullable_type)
+    return ordered.combine_chunks()
 
 
 def normalize_database(
     source: EnsemblSource, db: CoreDatabase, since: CoreDatabase | None = None
-) -> tuple[dict[str, pd.DataFrame], _Reader]:
+) -> tuple[dict[str, pa.Table], _Reader]:
     """Read one core database and normalize it into the extract tables.
 
     With ``since`` (an earlier database of the species) the history holds only the mapping sessions ``since``
@@ -182,9 +189,9 @@ def normalize_database(
         "genes": _table("genes", genes, by),
         "transcripts": _table("transcripts", transcripts, by),
         "translations": _table("translations", translations, by),
-        "xrefs": _xrefs(r, ids),
     }
-    tables["synonyms"] = _synonyms(r, tables["xrefs"])
+    tables["xrefs"], named = _xrefs(r, ids)
+    tables["synonyms"] = _synonyms(r, named)
     known = None if since is None else _session_ids(source, since)
     rows = RowFilter.of("mapping_session_id", known, exclude=True) if known else None
     tables["history"], tables["sessions"] = _history(r, rows)
@@ -204,7 +211,7 @@ def _seq_regions(r: _Reader) -> SeqRegions:
     return classify_regions(*(r.optional(t, columns[t]) for t in _REGION_TABLES))
 
 
-def _archive(r: _Reader, sessions: RowFilter | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _archive(r: _Reader, sessions: RowFilter | None) -> tuple[pa.Table, pa.Table]:
     """``gene_archive`` and ``peptide_archive`` (empty when the database has none).
 
     With ``sessions`` (the mapping sessions to read) ``gene_archive`` holds the rows of those sessions and
@@ -226,7 +233,8 @@ def _archive(r: _Reader, sessions: RowFilter | None) -> tuple[pd.DataFrame, pd.D
     )
 
 
-def _xrefs(r: _Reader, objects: dict[str, pd.Series]) -> pd.DataFrame:
+def _xrefs(r: _Reader, objects: dict[str, pd.Series]) -> tuple[pa.Table, pd.DataFrame]:
+    """The ``xrefs`` table, and the names of its cross-references (xref id, database, accession, label)."""
     links = r.read("object_xref", ["ensembl_id", "ensembl_object_type", "xref_id"])
     xref = r.read("xref", ["xref_id", "external_db_id", "dbprimary_acc", "display_label"])
     dbs = r.read("external_db", ["external_db_id", "db_name", "db_display_name"])
@@ -242,15 +250,16 @@ def _xrefs(r: _Reader, objects: dict[str, pd.Series]) -> pd.DataFrame:
     out = out.rename(columns={"dbprimary_acc": "primary_accession"})
     for c in ("primary_accession", "display_label"):
         out[c] = out[c].fillna("")
-    return _table("xrefs", out, ["object_type", "ensembl_id", "db_name", "primary_accession", "xref_id"])
+    named = out[["xref_id", "db_name", "primary_accession", "display_label"]].drop_duplicates()
+    return _table("xrefs", out, ["object_type", "ensembl_id", "db_name", "primary_accession", "xref_id"]), named
 
 
-def _synonyms(r: _Reader, xrefs: pd.DataFrame) -> pd.DataFrame:
+def _synonyms(r: _Reader, named: pd.DataFrame) -> pa.Table:
+    """``external_synonym`` rows of the cross-references ``named`` lists (xref id, database, accession, label)."""
     syn = r.read("external_synonym", ["xref_id", "synonym"])
     syn["xref_id"] = pd.to_numeric(syn["xref_id"]).astype("Int64")
     syn["synonym"] = syn["synonym"].astype("string").str.strip()
     syn = syn[syn["synonym"].fillna("") != ""]
-    named = xrefs[["xref_id", "db_name", "primary_accession", "display_label"]].drop_duplicates()
     return _table("synonyms", syn.merge(named, on="xref_id", how="inner"), ["xref_id", "synonym"])
 
 
@@ -262,7 +271,7 @@ def _session_ids(source: EnsemblSource, db: CoreDatabase) -> set[int]:
     return {int(i) for i in ids.dropna()}
 
 
-def _history(r: _Reader, rows: RowFilter | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _history(r: _Reader, rows: RowFilter | None) -> tuple[pa.Table, pa.Table]:
     """``stable_id_event`` (the sessions ``rows`` selects, or all) joined with ``mapping_session``, and
     ``mapping_session`` itself — always every session: it is small, and says where a frozen gene set stands."""
     events = r.read(
@@ -349,8 +358,8 @@ def extract_release(
     tables, reader = normalize_database(source, db, since)
     where = f"{source.url} {db.name}"
     check_required_rows(tables, reader.source_rows, where)
-    for name, df in tables.items():
-        _schemas().validate_extract_table(name, df, where)
+    for name, table in tables.items():
+        check_table(name, table, where)
     meta = _meta(reader)
     manifest = {
         "format_version": EXTRACT_FORMAT_VERSION,
@@ -398,7 +407,7 @@ def _meta(reader: _Reader) -> dict[str, str]:
     return out
 
 
-def check_required_rows(tables: dict[str, pd.DataFrame], source_rows: dict[str, int], where: str) -> None:
+def check_required_rows(tables: dict[str, pa.Table], source_rows: dict[str, int], where: str) -> None:
     """Refuse a database whose dump lost rows every core database has.
 
     Raises
@@ -409,7 +418,7 @@ def check_required_rows(tables: dict[str, pd.DataFrame], source_rows: dict[str, 
         0-byte ``.gz`` file is refused as truncated when it is read.)
     """
     rows = source_rows.get
-    if not len(tables["genes"]):
+    if not tables["genes"].num_rows:
         raise EmptyTableError(
             f"{where}: table 'gene' has no gene with a stable id ({rows('gene', 0)} rows): "
             "every core database has genes (a truncated or empty dump?)"
@@ -424,9 +433,33 @@ def check_required_rows(tables: dict[str, pd.DataFrame], source_rows: dict[str, 
 
 
 def extract_files(extract: ReleaseExtract) -> dict[str, bytes]:
-    """The Parquet files and manifest (with row counts and SHA-256 checksums) of an extract."""
-    names = _schemas().EXTRACT_SCHEMAS
-    return storage.table_files({name: extract.tables[name] for name in names}, extract.manifest)
+    """The Parquet files and manifest (with row counts and SHA-256 checksums) of an extract.
+
+    The files are written from the Arrow tables with the schema metadata pandas would give them, so they are the
+    bytes :func:`idtrack_core.storage.table_files` writes for the same tables as DataFrames."""
+    files, info = {}, {}
+    for name in CONTRACTS:
+        table = extract.arrow[name]
+        data = _parquet_bytes(table.replace_schema_metadata(_pandas_metadata(name)))
+        files[f"{name}.parquet"] = data
+        info[name] = {"file": f"{name}.parquet", "rows": table.num_rows, "sha256": hashlib.sha256(data).hexdigest()}
+    files[storage.MANIFEST] = storage.json_bytes({**extract.manifest, "tables": info})
+    return files
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    """Parquet as :func:`idtrack_core.storage.parquet_bytes` writes it (zstd)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
+@cache
+def _pandas_metadata(name: str) -> dict[bytes, bytes]:
+    """The schema metadata of extract table ``name`` written from pandas (an empty frame of its dtypes gives the
+    same as a full one: the index is not kept)."""
+    empty = pd.DataFrame({c.name: pd.Series(dtype=PANDAS_DTYPES[c.type]) for c in CONTRACTS[name].columns})
+    return pa.Schema.from_pandas(empty, preserve_index=False).metadata
 
 
 def write_extract(extract: ReleaseExtract, url: str, **storage_options: Any) -> dict[str, Any]:
@@ -438,7 +471,13 @@ def write_extract(extract: ReleaseExtract, url: str, **storage_options: Any) -> 
 def read_extract(url: str, verify: bool = False, **storage_options: Any) -> ReleaseExtract:
     """Load a published extract; with ``verify`` check every table's SHA-256 against the manifest."""
     manifest = storage.read_manifest(url, "release extract", EXTRACT_FORMAT_VERSION, **storage_options)
-    tables = storage.read_tables(url, manifest, verify, **storage_options)
+    tables = {}
+    for name, info in manifest["tables"].items():
+        file_url = storage.join(url, info["file"])
+        data = storage.read_bytes(file_url, **storage_options)
+        if verify and hashlib.sha256(data).hexdigest() != info["sha256"]:
+            raise SnapshotError(f"{storage.redact(file_url)}: checksum mismatch (corrupt or changed)")
+        tables[name] = pq.read_table(pa.BufferReader(data))
     return ReleaseExtract(
         manifest["species"],
         manifest["assembly"],

@@ -325,8 +325,8 @@ _WHOLE = ("sessions", *ARCHIVE_TABLES)
 def _read_extract(item: ReleaseExtract | str, opts: dict[str, Any]) -> _Extract:
     """What a snapshot needs of an extract object or URL (from a URL, only those columns are read)."""
     if isinstance(item, ReleaseExtract):
-        tables = {n: pa.Table.from_pandas(item.tables[n][c], preserve_index=False) for n, c in _NEEDED.items()}
-        frames = {n: item.tables[n] for n in _WHOLE}
+        tables = {n: item.arrow[n].select(c) for n, c in _NEEDED.items()}
+        frames = {n: item.arrow[n].to_pandas(types_mapper=storage.nullable_type) for n in _WHOLE}
         return _Extract(item.manifest, extract_digest(item), tables, frames)
     manifest = storage.read_manifest(item, "release extract", EXTRACT_FORMAT_VERSION, **opts)
 
