@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from anndata.io import write_elem
 
 from idtrack_core.errors import StudyInputError
+from idtrack_core.harmonize import merge as merge_module
 from idtrack_core.harmonize.merge import StudyLayout, layouts_by_var_names, merge_studies
 from idtrack_core.harmonize.studyio import read_study_features, read_study_obs
 
@@ -265,6 +266,37 @@ def test_n_to_1_sums_and_minus_1_drops(tmp_path, heart):
     d = ad.read_h5ad(tmp_path / "d.h5ad")
     np.testing.assert_array_equal(d.X[:, 0].toarray().ravel(), x[:, 1])
     assert d.X[:, 1:].nnz == 0
+
+
+@pytest.mark.parametrize("block_nnz", [1, 97, 1 << 17])
+@pytest.mark.parametrize("kind", ["permuted", "permuted, dropped, n→1, 1→n"])
+def test_permuted_study_sorted_in_row_blocks(tmp_path, heart, monkeypatch, block_nnz, kind):
+    """A study whose features are shuffled in the atlas is sorted row block by row block (one row, a few rows,
+    the whole chunk): every value lands in its atlas column, rows sorted, n→1 summed, 1→n copied."""
+    monkeypatch.setattr(merge_module, "SORT_BLOCK_NNZ", block_nnz)
+    x = heart.X.toarray()
+    n, n_vars = heart.n_vars, heart.n_vars + 25
+    rng = np.random.default_rng(5)
+    target = rng.permutation(n_vars)[:n].astype(np.int64)
+    copies = np.zeros((0, 2), dtype=np.int64)
+    if kind != "permuted":
+        target[rng.random(n) < 0.1] = -1
+        target[rng.choice(n, 30, replace=False)] = target[0]  # 31 features summed into one atlas column
+        copies = np.stack([rng.integers(0, n, 20), rng.integers(0, n_vars, 20)], axis=1)
+    var = pd.DataFrame(index=[f"ENSG{i:011d}" for i in range(n_vars)])
+    result = merge_studies([StudyLayout("heart", str(HEART), target, copies)], var, str(tmp_path / "m.h5ad"))
+    merged = ad.read_h5ad(tmp_path / "m.h5ad")
+
+    expected = np.zeros((heart.n_obs, n_vars), dtype=np.float64)
+    for j, t in [*enumerate(target), *copies]:
+        if t >= 0:
+            expected[:, t] += x[:, j]
+    assert merged.X.has_canonical_format and result.nnz == merged.X.nnz
+    if kind == "permuted":
+        np.testing.assert_array_equal(merged.X.toarray(), expected.astype(np.float32))
+        assert merged.X.nnz == heart.X.nnz
+    else:
+        np.testing.assert_allclose(merged.X.toarray(), expected, rtol=1e-5)
 
 
 def test_dtype_promotion_is_reported(tmp_path, heart, caplog):

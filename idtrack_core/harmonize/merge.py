@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from anndata.io import sparse_dataset, write_elem
+from scipy.sparse._sparsetools import csr_tocsc  # the transpose kernel, into buffers we reuse
 
 from idtrack_core.errors import StudyInputError
 from idtrack_core.harmonize.studyio import (
@@ -56,6 +57,8 @@ ATLAS_CODE_VERSION = "atlas-1.2"
 H5_CHUNK = 1 << 18
 #: Bytes of a dense X row block read at once.
 DENSE_BLOCK_BYTES = 256 << 20
+#: Stored values per row block sorted at once when a study's columns are permuted (fits in the CPU cache).
+SORT_BLOCK_NNZ = 1 << 17
 
 
 @dataclass(frozen=True, eq=False)
@@ -513,6 +516,11 @@ class _ColumnMap:
     ``order`` lists the kept study features sorted (stably) by target; ``targets[j]`` is the atlas column of
     ``order[j]`` and is non-decreasing, so selecting ``order`` and relabelling with ``targets`` yields sorted
     rows with n→1 duplicates adjacent.
+
+    A study whose kept features are permuted is instead sorted row by row on ``keys`` (one per study column, or
+    per column of ``chunk[:, select]`` when features are read more than once): the atlas column itself when
+    every atlas column receives at most one feature, else the position in ``order`` (then ``key_targets`` is
+    ``targets``), so that n→1 values are summed in the same order. Dropped columns get the key ``n_keys``.
     """
 
     order: np.ndarray
@@ -520,6 +528,10 @@ class _ColumnMap:
     n_vars: int
     keeps_all_in_order: bool  # nothing dropped, order unchanged: relabel only
     in_study_order: bool  # features dropped but the kept ones keep their order: select columns
+    keys: np.ndarray
+    n_keys: int
+    key_targets: np.ndarray | None  # atlas column of each key; None: keys are atlas columns
+    select: np.ndarray | None  # study columns to read first (1→n copies); None: the study's columns
 
     @classmethod
     def build(cls, target_index: np.ndarray, n_vars: int, copies: np.ndarray | None = None) -> _ColumnMap:
@@ -531,30 +543,125 @@ class _ColumnMap:
         sort = np.argsort(targets, kind="stable")
         order = features[sort]
         index_dtype = np.int32 if n_vars < np.iinfo(np.int32).max else np.int64
+        targets = targets[sort].astype(index_dtype)
         in_order = bool(np.all(np.diff(order) > 0))
+        keys, n_keys, key_targets, select = _sort_keys(target_index.size, features, sort, targets, n_vars)
         return cls(
             order=order,
-            targets=targets[sort].astype(index_dtype),
+            targets=targets,
             n_vars=n_vars,
             keeps_all_in_order=in_order and order.size == target_index.size,
             in_study_order=in_order,
+            keys=keys,
+            n_keys=n_keys,
+            key_targets=key_targets,
+            select=select,
         )
 
     def remap(self, chunk: sp.csr_matrix, dtype: np.dtype) -> sp.csr_matrix:
         """A study row block (CSR, study columns) as an atlas row block: dropped, summed n→1, sorted."""
-        if self.keeps_all_in_order:
-            sub = chunk
-        elif self.in_study_order:
-            sub = chunk[:, self.order]  # minor-axis selection keeps the row order of entries
+        if self.keeps_all_in_order or self.in_study_order:
+            sub = chunk if self.keeps_all_in_order else chunk[:, self.order]  # selection keeps the row order
+            indices = self.targets[sub.indices]
         else:
-            # column permutation through CSC: two linear transposes and a block copy, rows come out sorted
-            sub = chunk.tocsc()[:, self.order].tocsr()
+            sub = self._sorted_by_key(chunk if self.select is None else chunk[:, self.select])
+            indices = sub.indices if self.key_targets is None else self.key_targets[sub.indices]
         out = sp.csr_matrix(
-            (sub.data.astype(dtype, copy=False), self.targets[sub.indices], sub.indptr),
-            shape=(chunk.shape[0], self.n_vars),
+            (sub.data.astype(dtype, copy=False), indices, sub.indptr), shape=(chunk.shape[0], self.n_vars)
         )
         out.sum_duplicates()  # sums n→1 (adjacent already); sorts only if the study's rows were unsorted
         return out
+
+    def _sorted_by_key(self, chunk: sp.csr_matrix) -> sp.csr_matrix:
+        """``chunk`` with columns relabelled by ``keys``, dropped ones removed, each row sorted by key.
+
+        Parameters
+        ----------
+        chunk
+            Study rows; column ``c`` becomes column ``keys[c]`` (``n_keys``: dropped).
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix
+            ``n_keys`` columns, sorted rows, ``indptr`` of the dtype of ``chunk.indptr``.
+
+        Notes
+        -----
+        A counting sort by key, then one by row (two transposes), done on row blocks of about
+        ``SORT_BLOCK_NNZ`` values so that the transposes' scattered writes stay in the CPU cache; on the whole
+        chunk they are several times slower.
+        """
+        n_rows, n_keys, index_dtype = chunk.shape[0], self.n_keys, self.keys.dtype
+        keys = self.keys[chunk.indices]
+        bounds = list(_row_bounds(chunk.indptr, max(n_rows, 1), SORT_BLOCK_NNZ))
+        widest = max((int(chunk.indptr[r1] - chunk.indptr[r0]) for r0, r1 in bounds), default=0)
+        by_key = _SortBuffers.empty(n_keys + 1, widest, index_dtype, chunk.data.dtype)
+        row_ptr = np.empty(max((r1 - r0 for r0, r1 in bounds), default=0) + 1, dtype=index_dtype)
+        indptr = np.zeros(n_rows + 1, dtype=chunk.indptr.dtype)
+        indices = np.empty(chunk.nnz, dtype=index_dtype)
+        data = np.empty(chunk.nnz, dtype=chunk.data.dtype)
+        done = 0
+        for r0, r1 in bounds:
+            a0, a1 = int(chunk.indptr[r0]), int(chunk.indptr[r1])
+            local_ptr = (chunk.indptr[r0 : r1 + 1] - a0).astype(index_dtype)
+            n = r1 - r0
+            csr_tocsc(n, n_keys + 1, local_ptr, keys[a0:a1], chunk.data[a0:a1], by_key.ptr, by_key.idx, by_key.val)
+            m = int(by_key.ptr[n_keys])  # values with a kept key (the last column holds the dropped ones)
+            csr_tocsc(
+                n_keys, n, by_key.ptr[: n_keys + 1], by_key.idx, by_key.val, row_ptr[: n + 1],
+                indices[done : done + m], data[done : done + m],
+            )  # fmt: skip
+            indptr[r0 + 1 : r1 + 1] = row_ptr[1 : n + 1] + done
+            done += m
+        return sp.csr_matrix((data[:done], indices[:done], indptr), shape=(n_rows, n_keys))
+
+
+def _sort_keys(
+    n_features: int, features: np.ndarray, sort: np.ndarray, targets: np.ndarray, n_vars: int
+) -> tuple[np.ndarray, int, np.ndarray | None, np.ndarray | None]:
+    """Sort keys of a study's columns for :meth:`_ColumnMap._sorted_by_key`.
+
+    Parameters
+    ----------
+    n_features
+        Columns of the study.
+    features
+        Study column of each kept (feature, atlas column) pair, 1→n copies included.
+    sort
+        The stable order of the pairs by atlas column (``features[sort]`` is ``_ColumnMap.order``).
+    targets
+        Atlas column of each pair in ``sort`` order (non-decreasing).
+    n_vars
+        Atlas columns.
+
+    Returns
+    -------
+    keys, n_keys, key_targets, select
+        As the :class:`_ColumnMap` fields of the same names.
+    """
+    index_dtype = targets.dtype
+    position = np.empty(sort.size, dtype=index_dtype)  # of each pair in sort order
+    position[sort] = np.arange(sort.size, dtype=index_dtype)
+    if features.size > np.unique(features).size:  # copies: select the columns (in study order) first
+        by_feature = np.argsort(features, kind="stable")
+        return position[by_feature], sort.size, targets, features[by_feature]
+    one_to_one = bool(np.all(np.diff(targets) > 0))
+    keys = np.full(n_features, n_vars if one_to_one else sort.size, dtype=index_dtype)
+    keys[features] = targets[position] if one_to_one else position
+    return keys, (n_vars if one_to_one else sort.size), (None if one_to_one else targets), None
+
+
+@dataclass(frozen=True)
+class _SortBuffers:
+    """Column pointers, row indices and values of one transposed row block (reused across blocks)."""
+
+    ptr: np.ndarray
+    idx: np.ndarray
+    val: np.ndarray
+
+    @classmethod
+    def empty(cls, n_cols: int, nnz: int, index_dtype: np.dtype, dtype: np.dtype) -> _SortBuffers:
+        return cls(np.empty(n_cols + 1, index_dtype), np.empty(nnz, index_dtype), np.empty(nnz, dtype))
 
 
 def _iter_row_chunks(x: Any, layout: XLayout, chunk_cells: int, max_chunk_nnz: int) -> Iterator[sp.csr_matrix]:
