@@ -572,7 +572,7 @@ def human_section(args: argparse.Namespace, report: Report, work: Path) -> None:
             il.peak_rss_bytes,
             "< 5 s, < 1 GiB",
             within(il.result["seconds"], 5.0, il.peak_rss_bytes, peak_limit),
-            f"ResolutionIndex.read {il.result['read_seconds']:.2f}s + first lookup (builds hash tables) "
+            f"ResolutionIndex.read {il.result['read_seconds']:.2f}s + first lookup (pages in the mapped keys) "
             f"{il.result['hash_seconds']:.2f}s",
         )
     )
