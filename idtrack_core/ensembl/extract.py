@@ -309,16 +309,8 @@ def _history(r: _Reader, rows: RowFilter | None) -> tuple[pa.Table, pa.Table]:
     return _table("history", out, order), _table("sessions", sessions, ["mapping_session_id"])
 
 
-_SESSION_COLUMNS = [
-    "mapping_session_id",
-    "old_db_name",
-    "new_db_name",
-    "old_release",
-    "new_release",
-    "old_assembly",
-    "new_assembly",
-    "created",
-]
+_SESSION_COLUMNS = CONTRACTS["sessions"].column_names
+"""``mapping_session`` columns read: the ``sessions`` table holds them as they are."""
 
 
 def extract_release(
