@@ -44,3 +44,11 @@ def test_seeds_change_the_function_and_distinct_keys_rarely_collide():
 def test_a_negative_seed_is_refused():
     with pytest.raises(ValueError, match="seed"):
         string_hashes(pa.array(["x"]), -1)
+
+
+def test_a_null_hashes_as_empty_even_when_its_slot_holds_bytes():
+    offsets = pa.py_buffer(np.array([0, 3, 6, 8], dtype=np.int32).tobytes())
+    validity = pa.py_buffer(np.packbits([1, 0, 1], bitorder="little").tobytes())
+    strings = pa.StringArray.from_buffers(3, offsets, pa.py_buffer(b"abcXYZde"), validity, null_count=1)
+    expected = [reference_hash("abc", 3), reference_hash("", 3), reference_hash("de", 3)]
+    assert list(string_hashes(strings, 3)) == expected

@@ -97,10 +97,9 @@ def _offsets_and_bytes(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     data = data[offsets[0] : offsets[-1]]
     offsets -= offsets[0]
     if strings.null_count:  # a null's slot may hold bytes: drop them
-        keep = np.repeat(strings.is_valid().to_numpy(zero_copy_only=False), np.diff(offsets))
-        lengths = np.where(strings.is_valid().to_numpy(zero_copy_only=False), np.diff(offsets), 0)
-        data = data[keep]
-        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        valid, lengths = strings.is_valid().to_numpy(zero_copy_only=False), np.diff(offsets)
+        data = data[np.repeat(valid, lengths)]
+        offsets = np.concatenate([[0], np.cumsum(np.where(valid, lengths, 0))])
     return offsets, data
 
 
