@@ -7,6 +7,7 @@ reader never sees a manifest without its data.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -18,15 +19,14 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
-from fsspec.implementations.local import LocalFileSystem
 
 from idtrack_core import io_errors, network
 from idtrack_core.errors import SnapshotError
 
-if TYPE_CHECKING:  # pandas is imported where a function needs it: a warm `convert` never does
+if TYPE_CHECKING:  # pandas and fsspec are imported where a function needs them: a warm `convert` never does
+    import fsspec
     import pandas as pd
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,56 @@ def url_to_fs(url: str, **storage_options: Any) -> tuple[fsspec.AbstractFileSyst
     Remote filesystems get the connect and read timeouts of :mod:`idtrack_core.network` (and, for S3, the
     endpoint of ``IDTRACK_S3_ENDPOINT_URL`` when none is given).
     """
+    import fsspec
+
     fs, path = fsspec.core.url_to_fs(url, **network.fsspec_options(url, storage_options))
     return network.single_try(fs), path
+
+
+def local_path(url: str) -> str | None:
+    """The absolute POSIX path of a local path or ``file://`` URL, named as fsspec's local filesystem names it;
+    None for any other URL.
+
+    Local files are read and written with :mod:`os` directly, so a command that touches only local files never
+    imports fsspec (≈0.1 s with asyncio and ssl).
+    """
+    if url.startswith("file://"):
+        url = url[len("file://") :]
+    elif "://" in url or "::" in url:
+        return None
+    if url.startswith("~"):
+        url = os.path.expanduser(url)
+    elif not url.startswith("/"):
+        relative = url[2:] if url.startswith("./") else "" if url == "." else url
+        url = f"{os.getcwd()}/{relative}"
+    return url.rstrip("/") or "/"
+
+
+def local_entries(path: str) -> list[dict[str, Any]]:
+    """The entries of a local folder (or the file itself) with their ``name``, ``size`` and ``mtime``, as
+    fsspec's local ``ls(path, detail=True)`` gives them (a symbolic link has its target's size, its own mtime).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    """
+    if not os.path.isdir(path):
+        info = os.stat(path)
+        return [{"name": path, "size": info.st_size, "mtime": info.st_mtime}]
+    entries = []
+    with os.scandir(path) as found:
+        for entry in found:
+            with contextlib.suppress(FileNotFoundError):
+                own = entry.stat(follow_symlinks=False)
+                size = own.st_size
+                if entry.is_symlink():
+                    try:
+                        size = entry.stat(follow_symlinks=True).st_size
+                    except OSError:
+                        size = 0
+                entries.append({"name": local_path(entry.path), "size": size, "mtime": own.st_mtime})
+    return entries
 
 
 def retried(fs: fsspec.AbstractFileSystem, call: Callable[[], T], what: str) -> T:
@@ -59,6 +107,9 @@ def join(url: str, *parts: str) -> str:
 
 
 def is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    """Whether ``fs`` is fsspec's local filesystem."""
+    from fsspec.implementations.local import LocalFileSystem
+
     return isinstance(fs, LocalFileSystem)
 
 
@@ -134,6 +185,9 @@ def json_bytes(obj: Any) -> bytes:
 
 def read_bytes(url: str, **storage_options: Any) -> bytes:
     """The whole content of one file (local path or URL)."""
+    if (path := local_path(url)) is not None:
+        with open(path, "rb") as f:
+            return f.read()
     fs, path = url_to_fs(url, **storage_options)
     return retried(fs, lambda: fs.cat_file(path), f"reading {redact(url)}")
 
@@ -158,14 +212,16 @@ def file_sha256(url: str, **storage_options: Any) -> str:
 
 
 def exists(url: str, **storage_options: Any) -> bool:
+    """Whether a file or folder exists (local path or URL)."""
+    if (path := local_path(url)) is not None:
+        return os.path.exists(path)
     fs, path = url_to_fs(url, **storage_options)
     return retried(fs, lambda: fs.exists(path), f"looking for {redact(url)}")
 
 
 def atomic_write_bytes(url: str, data: bytes, **storage_options: Any) -> None:
     """Write one file atomically: temp file + rename locally, one PUT on object stores."""
-    fs, path = url_to_fs(url, **storage_options)
-    if is_local(fs):
+    if (path := local_path(url)) is not None:
         parent = os.path.dirname(path) or "."
         tmp = os.path.join(parent, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex}")
         try:
@@ -178,6 +234,7 @@ def atomic_write_bytes(url: str, data: bytes, **storage_options: Any) -> None:
             if os.path.exists(tmp):
                 os.remove(tmp)
     else:
+        fs, path = url_to_fs(url, **storage_options)
         retried(fs, partial(_put, fs, path, data), f"writing {redact(url)}")
 
 

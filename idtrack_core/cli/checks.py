@@ -21,7 +21,7 @@ from idtrack_core.errors import OutputWriteError, UnknownReleaseError
 def check_output(path: str | None, folder: bool = False) -> None:
     """An output can be written: it is published by a rename in its parent folder, so that folder (or, when it
     does not exist yet, its nearest existing ancestor) must be writable; a file output must not be a folder."""
-    if path is None or not storage.is_local(storage.url_to_fs(path)[0]):
+    if path is None or storage.local_path(path) is None:
         return
     from idtrack_core.io_errors import check_writable_folder
 
@@ -33,7 +33,7 @@ def check_output(path: str | None, folder: bool = False) -> None:
 def check_home(home: str) -> None:
     """A home folder that holds nothing yet must be writable (everything will be built into it); one that holds
     artifacts may be read-only (a shared cache), and a write it then needs fails with a clear error."""
-    if not storage.is_local(storage.url_to_fs(home)[0]):
+    if storage.local_path(home) is None:
         return
     if not os.path.isdir(home) or not os.listdir(home):
         from idtrack_core.io_errors import check_writable_folder

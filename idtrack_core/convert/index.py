@@ -206,6 +206,6 @@ def _ipc_bytes(table: pa.Table) -> memoryview:
 
 
 def _read_ipc(url: str, storage_options: dict[str, Any]) -> pa.Table:
-    fs, path = storage.url_to_fs(url, **storage_options)
-    source = pa.memory_map(path) if storage.is_local(fs) else pa.BufferReader(fs.cat_file(path))
+    path = storage.local_path(url)
+    source = pa.memory_map(path) if path is not None else pa.BufferReader(storage.read_bytes(url, **storage_options))
     return pa.ipc.open_file(source).read_all()

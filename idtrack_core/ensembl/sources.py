@@ -15,7 +15,7 @@ import re
 import zlib
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
-from functools import cache
+from functools import cache, cached_property
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from idtrack_core import network, storage
@@ -205,18 +205,31 @@ class DumpSource:
         self._root = root.rstrip("/")
         self._opts = storage_options or {}
         self.network = network or NetworkSettings.from_env()
-        self.fs, self._root_path = storage.url_to_fs(self._root, **self._opts)
+        self._local_root = storage.local_path(self._root)
+        self._root_path = self._local_root or storage.url_to_fs(self._root, **self._opts)[1]
         self._files: dict[str, set[str]] = {}
         self._schemas: dict[str, dict[str, TableSchema]] = {}
 
+    @cached_property
+    def fs(self) -> Any:
+        """The fsspec filesystem of the root (listing a local root does not need it: see :meth:`_entries`)."""
+        return storage.url_to_fs(self._root, **self._opts)[0]
+
     # -- listing
+    def _entries(self, path: str, detail: bool) -> list[Any]:
+        """``fs.ls(path, detail)``; a local root is listed with :mod:`os`, the same entries without fsspec."""
+        if self._local_root is None:
+            return self.fs.ls(path, detail=detail)
+        entries = storage.local_entries(path)
+        return entries if detail else [e["name"] for e in entries]
+
     def _retry(self, fn: Any, what: str) -> Any:
         return network.retrying(fn, what, self.network)
 
     def _ls(self, path: str) -> list[str]:
         def attempt() -> list[str]:
             try:
-                return sorted(os.path.basename(p.rstrip("/")) for p in self.fs.ls(path, detail=False))
+                return sorted(os.path.basename(p.rstrip("/")) for p in self._entries(path, detail=False))
             except FileNotFoundError as exc:
                 if network.is_transient(exc):  # a timeout or refused connection reported as "not found"
                     raise
@@ -228,7 +241,11 @@ class DumpSource:
         """Raise SourceNotFoundError when the dump root does not exist (rather than listing nothing)."""
         if self._dir_files(self._root_path):
             return
-        if not self._retry(lambda: self.fs.exists(self._root_path), f"checking {self.url}"):
+        if self._local_root is not None:
+            found = os.path.exists(self._local_root)
+        else:
+            found = self._retry(lambda: self.fs.exists(self._root_path), f"checking {self.url}")
+        if not found:
             raise SourceNotFoundError(f"{self.url}: no such folder or URL (expected a dump root holding release-N/)")
 
     def _display(self, path: str) -> str:
@@ -328,7 +345,7 @@ class DumpSource:
 
     def fingerprint(self, db: CoreDatabase) -> str:
         def attempt() -> list[tuple[str, ...]]:
-            entries = self.fs.ls(db.location, detail=True)
+            entries = self._entries(db.location, detail=True)
             keep = ("size", "mtime", "LastModified", "ETag", "last_modified", "etag")
             return sorted(
                 (os.path.basename(e["name"].rstrip("/")), *(str(e.get(k, "")) for k in keep)) for e in entries
