@@ -74,13 +74,17 @@ class Resolver:
         self,
         snap: Snapshot,
         target: ConversionTarget,
-        names: NameTable | None = None,
+        names: NameTable | Callable[[], NameTable] | None = None,
         bridges: BridgeIndex | None = None,
     ) -> None:
+        """``names``: the snapshot's name table, or a call returning it when first needed (e.g. the result of
+        a computation running in another process meanwhile), or None to build it then."""
         self.snap = snap
         self.target = target.validated(snap)
-        names = names or NameTable.from_snapshot(snap)
-        self.names = names.restricted_to(list(self.target.source_databases or ()))
+        self._names_of: Callable[[], NameTable] = (
+            (lambda: names) if isinstance(names, NameTable) else names or (lambda: NameTable.from_snapshot(snap))
+        )
+        self._names: NameTable | None = None
         self.pos = snap.position(self.target.to_release, self.target.to_assembly)
         self.target_time = snap.history_time(self.pos)
         self.from_time = self._from_time()
@@ -116,6 +120,14 @@ class Resolver:
         self._bridges = bridges  # built on first need when not given
         self._lowercase: NameTable | None = None
         self._start_memo: dict[tuple[int, float, float], Answer] = {}
+
+    @property
+    def names(self) -> NameTable:
+        """The names the target's source databases give (all names without ``source_databases``)."""
+        if self._names is None:
+            self._names = self._names_of().restricted_to(list(self.target.source_databases or ()))
+            self._names_of = lambda: self._names  # the full table is not kept
+        return self._names
 
     @property
     def walker(self) -> HistoryWalker:
