@@ -347,7 +347,8 @@ class Resolver:
         answered = direct | via_gene
         pools = self.strings
         via = np.full(n, -1, dtype=np.int64)
-        via[via_gene] = pools["bridge_via"].codes("ensembl_gene/" + self.ids[gene[via_gene]])
+        gene_code, distinct_genes = pd.factorize(gene[via_gene])  # the text of each distinct gene made once
+        via[via_gene] = pools["bridge_via"].codes("ensembl_gene/" + self.ids[distinct_genes])[gene_code]
         out = StartAnswers(
             genes=np.where(answered, self.final_gene_codes[src], pools["ensembl_genes"].code("")),
             targets=np.where(answered, self.final_target_codes[src], pools["target_ids"].code("")),
