@@ -364,14 +364,27 @@ class Resolver:
         return out
 
     def _walk_answers(self, obj: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[Answer]:
-        """:meth:`answer_start` of each start; when there are many and a CPU is free, the second half in a forked
-        child (:func:`~idtrack_core.parallel.in_background`: answers depend only on the start, so the split does
-        not change them)."""
+        """:meth:`answer_start` of each start; when there are many and a CPU is free, the starts of every other
+        gene in a forked child (:func:`~idtrack_core.parallel.in_background`). The starts of one gene (the gene,
+        and the transcripts and translations it last had) share work memoized per process (the gene's answer,
+        its bridges), so they stay in one process; answers depend only on the start, so the split does not
+        change them."""
         if len(obj) < _PARALLEL_WALKS:
             return self._answers_of(obj, lo, hi)
-        half = len(obj) // 2
-        second = in_background(self._answers_of, obj[half:], lo[half:], hi[half:])
-        return self._answers_of(obj[:half], lo[:half], hi[:half]) + second.result()
+        odd = self._gene_ranks(obj) % 2 == 1
+        mine, theirs = np.flatnonzero(~odd), np.flatnonzero(odd)
+        second = in_background(self._answers_of, obj[theirs], lo[theirs], hi[theirs])
+        answers: list[Answer] = [None] * len(obj)  # type: ignore[list-item]  # every slot is filled below
+        for part, found in ((mine, self._answers_of(obj[mine], lo[mine], hi[mine])), (theirs, second.result())):
+            for i, answer in zip(part.tolist(), found, strict=True):
+                answers[i] = answer
+        return answers
+
+    def _gene_ranks(self, obj: np.ndarray) -> np.ndarray:
+        """Per object, the rank of its gene (itself for a gene, the gene it last belonged to otherwise) among the
+        distinct genes of ``obj``."""
+        gene = self.last_gene[obj]
+        return np.unique(np.where(gene >= 0, gene, obj), return_inverse=True)[1]
 
     def _answers_of(self, obj: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[Answer]:
         return [self.answer_start(o, a, b) for o, a, b in zip(obj.tolist(), lo.tolist(), hi.tolist(), strict=True)]
