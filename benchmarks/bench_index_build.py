@@ -6,7 +6,9 @@ index phase, each run in a fresh process (A B A B, ``--pairs`` pairs) on a snaps
 seconds (build + write), CPU seconds (user + system, with forked children: less sensitive to a busy machine than
 wall time), peak RSS (the process and its forked children) and the load average before each run, then min/median
 per side and the ratio B ÷ A, and checks that both sides wrote the same ``keys.arrow`` and ``answers.arrow``,
-byte for byte.
+byte for byte. ``--fork always`` makes the build's background steps (name table, half of the walks, answers
+table) fork a second process whatever the load average, as on an idle 2-CPU machine, so that this path can be
+measured on a busy one; ``--fork never`` keeps everything in one process.
 
 Run from the repository root::
 
@@ -37,6 +39,9 @@ def cpu():
     a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
 
+if sys.argv[5] != "auto":  # the background steps fork (always) or not (never) whatever the load average says
+    import idtrack_core.parallel
+    idtrack_core.parallel._idle_cpu = lambda: sys.argv[5] == "always"
 snap = read_snapshot(sys.argv[1])
 cpu0, started = cpu(), time.perf_counter()
 index = ResolutionIndex.build(snap, ConversionTarget(int(sys.argv[3]), sys.argv[4]))
@@ -45,11 +50,11 @@ print(json.dumps({"seconds": time.perf_counter() - started, "cpu": cpu() - cpu0}
 """
 
 
-def run(code: Path, snapshot: str, out: Path, to_release: int, database: str) -> dict[str, float]:
+def run(code: Path, snapshot: str, out: Path, to_release: int, database: str, fork: str) -> dict[str, float]:
     """One index build + write with the code of ``code`` in a fresh process."""
     load = load_average()
     m = run_measured(
-        [sys.executable, "-c", WORKER, snapshot, str(out), str(to_release), database],
+        [sys.executable, "-c", WORKER, snapshot, str(out), str(to_release), database, fork],
         env={"PYTHONPATH": str(code)},
         cwd=str(code),
     )
@@ -70,6 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pairs", type=int, default=3)
     p.add_argument("--to-release", type=int, default=114)
     p.add_argument("--final-database", default="HGNC Symbol")
+    p.add_argument(
+        "--fork",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="whether the build's background steps fork a second process: as the load average allows (auto), "
+        "always (the path of an idle 2-CPU machine, measurable on a busy one) or never (one process)",
+    )
     args = p.parse_args(argv)
     print(f"bench_index_build: {machine_summary()}")
     with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
@@ -81,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         runs: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
         for i in range(args.pairs):
             for side, code in sides.items():
-                r = run(code, args.snapshot, Path(tmp) / f"out-{side}", args.to_release, args.final_database)
+                r = run(code, args.snapshot, Path(tmp) / f"out-{side}", args.to_release, args.final_database, args.fork)
                 runs[side].append(r)
                 print(
                     f"pair {i + 1} {side}: {r['seconds']:.2f} s in-call, {r['cpu']:.2f} s CPU, "

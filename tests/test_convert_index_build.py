@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from idtrack_core import parallel
-from idtrack_core.convert import ConversionTarget, ResolutionIndex, resolve
-from idtrack_core.convert.bridge import COORDINATE_OVERLAP, _Region
+from idtrack_core.convert import ConversionTarget, ResolutionIndex, answers, resolve
+from idtrack_core.convert.bridge import COORDINATE_OVERLAP, _Region, _scalar_overlap
 from idtrack_core.convert.names import _packed, _stable_order
 from idtrack_core.ensembl import DumpSource, extract_release
 from idtrack_core.ensembl.regions import reciprocal_overlap
@@ -66,7 +66,18 @@ def test_walks_split_between_processes_give_the_same_index(snapshot, monkeypatch
         return parallel.in_background(fn, *args)
 
     monkeypatch.setattr(resolve, "in_background", counted)
+    monkeypatch.setattr(answers, "in_background", counted)
     split = ResolutionIndex.build(snapshot, target).files()
-    assert "_answers_of" in started
+    assert "_answers_of" in started and "_answers_table" in started
     for name in ("keys.arrow", "answers.arrow"):
         assert bytes(alone[name]) == bytes(split[name])
+
+
+def test_scalar_overlap_is_the_vectorized_one():
+    rng = np.random.default_rng(2)
+    starts = rng.integers(1, 3_000_000_000, size=(2, 20_000))
+    ends = starts + rng.integers(-5, 200_000, size=(2, 20_000))  # some empty intervals, some disjoint
+    ends[1, :50] = ends[0, :50]  # some identical ends
+    expected = reciprocal_overlap(starts[0], ends[0], starts[1], ends[1])
+    got = [_scalar_overlap(*map(int, row)) for row in zip(starts[0], ends[0], starts[1], ends[1], strict=True)]
+    assert np.array_equal(np.array(got), expected)

@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 
 from idtrack_core.convert.hashing import string_hashes
 from idtrack_core.convert.name_kinds import TIER_ENSEMBL, TIER_SYNONYM
+from idtrack_core.parallel import in_background
 
 if TYPE_CHECKING:  # pandas loads when a pandas answer is asked for: lookups and the CSV writer need none
     import pandas as pd
@@ -129,6 +130,7 @@ def answer_tables(
     n_exact, n_lower = len(exact), len(lower)
     is_lower = np.r_[np.zeros(n_exact, dtype=bool), np.ones(n_lower + len(alias_keys), dtype=bool)]
     rows = np.r_[np.arange(n_exact + n_lower), alias_rows].astype(np.int32)
+    answers = in_background(_answers_table, exact, lower)  # independent of the keys: in a second process if free
     salt, hashes, order = _distinct_hashes(keys, is_lower)
     key_table = pa.table(
         {
@@ -139,13 +141,19 @@ def answer_tables(
         }
     )
     metadata = {_HASH_SEEDS_META: json.dumps(list(hash_seeds(salt))).encode()}
+    return AnswerTables(key_table.replace_schema_metadata(metadata), answers.result())
+
+
+def _answers_table(exact: pd.DataFrame, lower: pd.DataFrame) -> pa.Table:
+    """The answers table: the rows of ``exact``, then of ``lower``, then the answer for unknown names, each column
+    in its stored type (:func:`_stored`)."""
     answers = {}
     for col in ANSWER_COLUMNS:
         parts = [_arrow(exact[col]), _arrow(lower[col])]
         parts.append(pa.array([_UNKNOWN.get(col)], type=parts[0].type))
         answers[col] = _stored(col, parts)
         del parts
-    return AnswerTables(key_table.replace_schema_metadata(metadata), pa.table(answers))
+    return pa.table(answers)
 
 
 _UNKNOWN = {"category": "1:0", "target_ids": "", "ensembl_genes": "", "reason": "no_corresponding", "fallback": False}

@@ -149,6 +149,7 @@ class BridgeIndex:
         self._near: dict[tuple[int, float, str | None], _Place | None] = {}
         self._held_memo: dict[tuple[int, float, float], list[tuple[str, str, str, float, float, int, int]]] = {}
         self._coexisted: dict[tuple[int, int], bool] = {}
+        self._hops_memo: dict[tuple[str, int, float, float], BridgeHops] = {}
 
     # ------------------------------------------------------------------------------------------ facts
     def coexisted(self, a: int, b: int) -> bool:
@@ -185,11 +186,19 @@ class BridgeIndex:
             return None
         if (pa.region, pa.strand) != (pb.region, pb.strand):
             return 0.0
-        return float(reciprocal_overlap(np.int64(pa.start), np.int64(pa.end), np.int64(pb.start), np.int64(pb.end)))
+        return _scalar_overlap(pa.start, pa.end, pb.start, pb.end)
 
     # ------------------------------------------------------------------------------------------ names
     def names(self, obj: int, kind: str, start: float, end: float) -> BridgeHops:
-        """Name bridges of one kind from gene ``obj`` (dead at ``start``) towards the target release ``end``."""
+        """Name bridges of one kind from gene ``obj`` (dead at ``start``) towards the target release ``end``
+        (computed once per distinct call: dead ends recur across the walks of a snapshot)."""
+        key = (kind, obj, start, end)
+        hops = self._hops_memo.get(key)
+        if hops is None:
+            hops = self._hops_memo[key] = self._names(obj, kind, start, end)
+        return hops
+
+    def _names(self, obj: int, kind: str, start: float, end: float) -> BridgeHops:
         lo, hi = min(start, end), max(start, end)
 
         def closest(first: float, last: float) -> float | None:
@@ -294,7 +303,14 @@ class BridgeIndex:
     # ------------------------------------------------------------------------------------ coordinates
     def coordinates(self, obj: int, start: float, end: float) -> BridgeHops:
         """Coordinate bridges from gene ``obj`` (dead at ``start``) towards the target release ``end``, on every
-        assembly it has a location in (where it lay nearest to ``start`` there)."""
+        assembly it has a location in (where it lay nearest to ``start`` there); computed once per distinct call."""
+        key = ("coordinates", obj, start, end)
+        hops = self._hops_memo.get(key)
+        if hops is None:
+            hops = self._hops_memo[key] = self._coordinates(obj, start, end)
+        return hops
+
+    def _coordinates(self, obj: int, start: float, end: float) -> BridgeHops:
         lo, hi = min(start, end), max(start, end)
         targets = []
         for assembly in sorted({p.assembly for p in self._places.get(obj)}):
@@ -313,6 +329,14 @@ class BridgeIndex:
                 where = f"{here.name}:{here.region}:{zs[i]}-{ze[i]}:{'+' if here.strand > 0 else '-'}"
                 targets.append(BridgeTarget(int(z[i]), float(time), f"coordinates/{where}", float(overlap[i])))
         return BridgeHops(_unique(targets))
+
+
+def _scalar_overlap(a_start: int, a_end: int, b_start: int, b_end: int) -> float:
+    """:func:`~idtrack_core.ensembl.regions.reciprocal_overlap` of one pair of intervals, in Python integers (the
+    same float: both divide integers below 2**53 with one correctly rounded division), without NumPy's per-call
+    cost."""
+    overlap = min(a_end, b_end) - max(a_start, b_start) + 1
+    return overlap / max(a_end - a_start + 1, b_end - b_start + 1, 1) if overlap > 0 else 0.0
 
 
 def _unique(targets: list[BridgeTarget]) -> tuple[BridgeTarget, ...]:

@@ -86,11 +86,11 @@ class ResolutionIndex:
         started = time.perf_counter()
         release = release_memory  # give freed memory back between the steps
         release()
-        # two independent steps: the name table (Arrow and numpy work, compact result) in a second process when a
-        # CPU is free, the bridge index (Python dictionaries) here meanwhile
+        # independent steps: the name table (Arrow and numpy work, compact result) in a second process when a CPU
+        # is free, the bridge index (Python dictionaries) and the resolver's own tables here meanwhile
         named = in_background(NameTable.from_snapshot, snap) if names is None else None
         bridges = BridgeIndex(snap)
-        resolver = Resolver(snap, target, names if named is None else named.result(), bridges)
+        resolver = Resolver(snap, target, names if named is None else named.result, bridges)
         del named, bridges  # only the resolver holds them now: it frees the bridge index after its last walks
         release()
         # the few lower-cased keys that merge several exact keys first: the exact keys' walks are the last, and

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from idtrack_core.convert.name_kinds import TIER_ENSEMBL
 from idtrack_core.convert.names import NameTable
-from idtrack_core.convert.starts import StartAnswers, StringPool, joined_per_key, merge_answers
+from idtrack_core.convert.starts import StartAnswers, StringPool, merge_answers
 
 if TYPE_CHECKING:
     from idtrack_core.convert.resolve import Resolver
@@ -230,9 +230,14 @@ def _matched_nodes(node: pa.Array, node_id: np.ndarray, chosen: np.ndarray, kid:
     picked = node.take(pa.array(order[starts]))
     if not (counts > 1).any():
         return picked
-    several = np.repeat(counts > 1, counts)  # rows of keys with several nodes
-    texts = np.asarray(node.take(pa.array(order[several])).to_pylist(), dtype=object)
-    keys, joined = joined_per_key(key_of[several], texts)
+    several = counts > 1
+    joined = _joined_lists(node.take(pa.array(order[np.repeat(several, counts)])), counts[several])
     positions = np.arange(len(starts))
-    positions[np.flatnonzero(counts > 1)] = len(starts) + np.arange(len(keys))
-    return pa.concat_arrays([picked, pa.array(joined, type=pa.string())]).take(pa.array(positions))
+    positions[np.flatnonzero(several)] = len(starts) + np.arange(len(joined))
+    return pa.concat_arrays([picked, joined]).take(pa.array(positions))
+
+
+def _joined_lists(values: pa.Array, counts: np.ndarray) -> pa.Array:
+    """``values`` cut into consecutive lists of ``counts`` strings, each joined by ``;`` (in Arrow)."""
+    offsets = pa.array(np.r_[0, np.cumsum(counts)], type=pa.int64())
+    return pc.binary_join(pa.LargeListArray.from_arrays(offsets, values), ";")

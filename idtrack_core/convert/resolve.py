@@ -74,13 +74,17 @@ class Resolver:
         self,
         snap: Snapshot,
         target: ConversionTarget,
-        names: NameTable | None = None,
+        names: NameTable | Callable[[], NameTable] | None = None,
         bridges: BridgeIndex | None = None,
     ) -> None:
+        """``names``: the snapshot's name table, or a call returning it when first needed (e.g. the result of
+        a computation running in another process meanwhile), or None to build it then."""
         self.snap = snap
         self.target = target.validated(snap)
-        names = names or NameTable.from_snapshot(snap)
-        self.names = names.restricted_to(list(self.target.source_databases or ()))
+        self._names_of: Callable[[], NameTable] = (
+            (lambda: names) if isinstance(names, NameTable) else names or (lambda: NameTable.from_snapshot(snap))
+        )
+        self._names: NameTable | None = None
         self.pos = snap.position(self.target.to_release, self.target.to_assembly)
         self.target_time = snap.history_time(self.pos)
         self.from_time = self._from_time()
@@ -116,6 +120,14 @@ class Resolver:
         self._bridges = bridges  # built on first need when not given
         self._lowercase: NameTable | None = None
         self._start_memo: dict[tuple[int, float, float], Answer] = {}
+
+    @property
+    def names(self) -> NameTable:
+        """The names the target's source databases give (all names without ``source_databases``)."""
+        if self._names is None:
+            self._names = self._names_of().restricted_to(list(self.target.source_databases or ()))
+            self._names_of = lambda: self._names  # the full table is not kept
+        return self._names
 
     @property
     def walker(self) -> HistoryWalker:
@@ -335,7 +347,8 @@ class Resolver:
         answered = direct | via_gene
         pools = self.strings
         via = np.full(n, -1, dtype=np.int64)
-        via[via_gene] = pools["bridge_via"].codes("ensembl_gene/" + self.ids[gene[via_gene]])
+        gene_code, distinct_genes = pd.factorize(gene[via_gene])  # the text of each distinct gene made once
+        via[via_gene] = pools["bridge_via"].codes("ensembl_gene/" + self.ids[distinct_genes])[gene_code]
         out = StartAnswers(
             genes=np.where(answered, self.final_gene_codes[src], pools["ensembl_genes"].code("")),
             targets=np.where(answered, self.final_target_codes[src], pools["target_ids"].code("")),
@@ -351,14 +364,27 @@ class Resolver:
         return out
 
     def _walk_answers(self, obj: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[Answer]:
-        """:meth:`answer_start` of each start; when there are many and a CPU is free, the second half in a forked
-        child (:func:`~idtrack_core.parallel.in_background`: answers depend only on the start, so the split does
-        not change them)."""
+        """:meth:`answer_start` of each start; when there are many and a CPU is free, the starts of every other
+        gene in a forked child (:func:`~idtrack_core.parallel.in_background`). The starts of one gene (the gene,
+        and the transcripts and translations it last had) share work memoized per process (the gene's answer,
+        its bridges), so they stay in one process; answers depend only on the start, so the split does not
+        change them."""
         if len(obj) < _PARALLEL_WALKS:
             return self._answers_of(obj, lo, hi)
-        half = len(obj) // 2
-        second = in_background(self._answers_of, obj[half:], lo[half:], hi[half:])
-        return self._answers_of(obj[:half], lo[:half], hi[:half]) + second.result()
+        odd = self._gene_ranks(obj) % 2 == 1
+        mine, theirs = np.flatnonzero(~odd), np.flatnonzero(odd)
+        second = in_background(self._answers_of, obj[theirs], lo[theirs], hi[theirs])
+        answers: list[Answer] = [None] * len(obj)  # type: ignore[list-item]  # every slot is filled below
+        for part, found in ((mine, self._answers_of(obj[mine], lo[mine], hi[mine])), (theirs, second.result())):
+            for i, answer in zip(part.tolist(), found, strict=True):
+                answers[i] = answer
+        return answers
+
+    def _gene_ranks(self, obj: np.ndarray) -> np.ndarray:
+        """Per object, the rank of its gene (itself for a gene, the gene it last belonged to otherwise) among the
+        distinct genes of ``obj``."""
+        gene = self.last_gene[obj]
+        return np.unique(np.where(gene >= 0, gene, obj), return_inverse=True)[1]
 
     def _answers_of(self, obj: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[Answer]:
         return [self.answer_start(o, a, b) for o, a, b in zip(obj.tolist(), lo.tolist(), hi.tolist(), strict=True)]
