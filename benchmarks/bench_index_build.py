@@ -41,7 +41,7 @@ def cpu():
 
 if sys.argv[5] != "auto":  # the background steps fork (always) or not (never) whatever the load average says
     import idtrack_core.parallel
-    idtrack_core.parallel._idle_cpu = lambda: sys.argv[5] == "always"
+    idtrack_core.parallel.idle_cpu = lambda: sys.argv[5] == "always"
 snap = read_snapshot(sys.argv[1])
 cpu0, started = cpu(), time.perf_counter()
 index = ResolutionIndex.build(snap, ConversionTarget(int(sys.argv[3]), sys.argv[4]))

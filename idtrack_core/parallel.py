@@ -8,6 +8,7 @@ import ctypes.util
 import logging
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TypeVar
@@ -80,9 +81,9 @@ def in_background(fn: Callable[..., R], *args: object) -> Background:
     pickled; the result comes back pickled), when a second CPU is free and ``fork`` exists; otherwise call it now.
     For work on large in-memory inputs with a compact result, while this process does something else.
 
-    A CPU counts as free when the load average leaves one idle: on a busy machine the two processes would only
-    take turns, and the fork would cost more than it saves."""
-    if worker_count(2) == 1 or "fork" not in multiprocessing.get_all_start_methods() or not _idle_cpu():
+    A CPU counts as free when :func:`idle_cpu` says so: on a busy machine the two processes would only take turns,
+    and the fork would cost more than it saves."""
+    if worker_count(2) == 1 or "fork" not in multiprocessing.get_all_start_methods() or not idle_cpu():
         return Background(None, fn(*args))
     key = max(_FORKED_CALLS, default=-1) + 1
     _FORKED_CALLS[key] = (fn, args)
@@ -93,11 +94,39 @@ def in_background(fn: Callable[..., R], *args: object) -> Background:
         del _FORKED_CALLS[key]
 
 
-def _idle_cpu() -> bool:
+#: Samples of the runnable-task count taken by :func:`idle_cpu`, and the pause between them (seconds).
+_RUNNABLE_SAMPLES, _SAMPLE_PAUSE_S = 5, 0.002
+
+
+def idle_cpu() -> bool:
+    """Whether a CPU is free now: fewer tasks ready to run than CPUs, this one included.
+
+    On Linux, the median of a few samples (over ~10 ms) of the kernel's count of runnable tasks
+    (``/proc/loadavg``): what the machine does now, not the 1-minute load average, which still counts a parallel
+    step that ended seconds ago (after extracting releases on every CPU, it stays above 1 for a minute on an
+    otherwise idle machine). Elsewhere, that load average."""
+    samples = _runnable_samples()
+    if samples:
+        return sorted(samples)[len(samples) // 2] < cpus()
     try:
         return os.getloadavg()[0] + 1 <= cpus()
     except OSError:  # no load average on this system
         return True
+
+
+def _runnable_samples() -> list[int]:
+    """Runnable tasks on the machine (this one included), sampled :data:`_RUNNABLE_SAMPLES` times; empty when the
+    system has no ``/proc/loadavg``."""
+    samples = []
+    for i in range(_RUNNABLE_SAMPLES):
+        try:
+            with open("/proc/loadavg") as f:
+                samples.append(int(f.read().split()[3].split("/")[0]))
+        except (OSError, IndexError, ValueError):
+            return []
+        if i + 1 < _RUNNABLE_SAMPLES:
+            time.sleep(_SAMPLE_PAUSE_S)
+    return samples
 
 
 def _forked_call(key: int) -> object:

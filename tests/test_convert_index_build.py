@@ -55,9 +55,9 @@ def snapshot(tmp_path_factory):
 
 def test_walks_split_between_processes_give_the_same_index(snapshot, monkeypatch):
     target = ConversionTarget(6, "ensembl_gene")
-    monkeypatch.setattr(parallel, "_idle_cpu", lambda: False)
+    monkeypatch.setattr(parallel, "idle_cpu", lambda: False)
     alone = ResolutionIndex.build(snapshot, target).files()
-    monkeypatch.setattr(parallel, "_idle_cpu", lambda: True)
+    monkeypatch.setattr(parallel, "idle_cpu", lambda: True)
     monkeypatch.setattr(resolve, "_PARALLEL_WALKS", 2)
     started = []
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import time
 
 import pytest
 
-from idtrack_core.parallel import in_background, parallel_map, worker_count
+from idtrack_core.parallel import cpus, idle_cpu, in_background, parallel_map, worker_count
 
 
 def square_or_fail(n: int) -> int:
@@ -43,3 +45,25 @@ def test_in_background_returns_the_value_of_the_call():
     assert isinstance(pid, int)
     with pytest.raises(ValueError, match="unlucky 13"):
         in_background(square_or_fail, 13).result()
+
+
+def spin() -> None:
+    while True:
+        pass
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="the runnable-task count is Linux's")
+def test_no_cpu_is_idle_while_every_cpu_spins(monkeypatch):
+    """The decision to fork reads what runs now: with one spinning process per CPU, none is free, even when the
+    1-minute load average still says the machine was quiet (as it does for many seconds after they start)."""
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    spinners = [multiprocessing.get_context("fork").Process(target=spin, daemon=True) for _ in range(cpus())]
+    for p in spinners:
+        p.start()
+    try:
+        time.sleep(0.3)
+        assert not idle_cpu()
+    finally:
+        for p in spinners:
+            p.kill()
+            p.join(10)
