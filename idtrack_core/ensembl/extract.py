@@ -179,14 +179,30 @@ def _objects(reader: _Reader, obj: str, extra: list[str]) -> pa.Table:
 
 
 def _table(name: str, table: pa.Table, by: list[str]) -> pa.Table:
-    """Conform ``table`` to extract table ``name`` (its contract's columns and types), drop exact duplicates and
-    sort by ``by`` then every other column (a total order: same rows, same bytes), NULLs first."""
+    """Conform ``table`` to extract table ``name`` (its contract's columns and types), sort by ``by`` then every
+    other column (a total order: same rows, same bytes), NULLs first, and drop exact duplicates."""
     columns = CONTRACTS[name].columns
-    table = pa.table({c.name: table.column(c.name).cast(ARROW_TYPES[c.type]) for c in columns})
-    distinct = table.group_by(table.column_names, use_threads=False).aggregate([])
+    table = pa.table({c.name: table.column(c.name).cast(ARROW_TYPES[c.type]) for c in columns}).combine_chunks()
     keys = [*by, *(c for c in table.column_names if c not in by)]
-    ordered = distinct.sort_by([(c, "ascending", "at_start") for c in keys]).select(table.column_names)
-    return ordered.combine_chunks()
+    ordered = table.sort_by([(c, "ascending", "at_start") for c in keys])
+    return ordered.filter(_first_of_runs(ordered))
+
+
+def _first_of_runs(table: pa.Table) -> pa.Array:
+    """Of a sorted table, which rows differ from the row before (duplicates are adjacent: keeping these drops
+    them). Floats are compared by their bits, as Arrow's grouping does (NaN equals NaN)."""
+    if table.num_rows < 2:
+        return pa.repeat(True, table.num_rows)
+    same = pa.repeat(True, table.num_rows - 1)
+    for column in table.columns:
+        values = column.combine_chunks()
+        if pa.types.is_floating(values.type):
+            values = values.view(pa.int64())
+        before, after = values.slice(0, len(values) - 1), values.slice(1)
+        equal = pc.fill_null(pc.equal(before, after), False)
+        both_null = pc.and_(pc.is_null(before), pc.is_null(after))
+        same = pc.and_(same, pc.or_(equal, both_null))
+    return pa.concat_arrays([pa.array([True]), pc.invert(same)])
 
 
 def normalize_database(
