@@ -218,8 +218,8 @@ def _arrow_block(
     ``columns``, and the block's record count. None if it cannot (other escapes, invalid UTF-8, a malformed row —
     the exact parser then reads the block and names the line — or a table of one column, where an empty line
     would be a row: with more columns it is a malformed row, so every line of a block Arrow reads is a record)."""
-    backslashes = data.count(b"\\")
-    if len(schema.columns) < 2 or (backslashes and backslashes != data.count(b"\\N")):
+    backslashes = b"\\" in data
+    if len(schema.columns) < 2 or (backslashes and not _only_null_escapes(data)):
         return None
     import pyarrow.csv as pacsv  # not needed to list or fingerprint databases
 
@@ -250,6 +250,13 @@ def _arrow_block(
             col = pc.if_else(pc.equal(col, "\\N"), pa.scalar(None, pa.string()), col)
         out[c] = col
     return pa.table(out), records
+
+
+def _only_null_escapes(data: bytes) -> bool:
+    """Whether every backslash of ``data`` starts a ``\\N``."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    after = np.flatnonzero(raw == ord("\\")) + 1
+    return not len(after) or (after[-1] < len(raw) and bool((raw[after] == ord("N")).all()))
 
 
 def _arrow_mask(values: pa.ChunkedArray, rows: RowFilter) -> pa.ChunkedArray:
