@@ -217,28 +217,23 @@ def _arrow_block(
     """Parse a block with Arrow's CSV reader when its only escapes are ``\\N``: the rows ``rows`` keeps, as
     ``columns``, and the block's record count. None if it cannot (other escapes, invalid UTF-8, a malformed row —
     the exact parser then reads the block and names the line — or a table of one column, where an empty line
-    would be a row: with more columns it is a malformed row, so every line of a block Arrow reads is a record)."""
+    would be a row: with more columns it is a malformed row, so every line of a block Arrow reads is a record).
+
+    With ``rows``, an ASCII block (so valid UTF-8) is first parsed without its text columns: a block of which no
+    row is kept (most blocks of a cumulative table when only new sessions are read) stops there, its numbers
+    checked as a full parse would."""
     backslashes = b"\\" in data
     if len(schema.columns) < 2 or (backslashes and not _only_null_escapes(data)):
         return None
-    import pyarrow.csv as pacsv  # not needed to list or fingerprint databases
-
     read = list(dict.fromkeys([*columns, *([rows.column] if rows else [])]))
-    try:
-        table = pacsv.read_csv(
-            io.BytesIO(data),
-            read_options=pacsv.ReadOptions(column_names=schema.column_names, use_threads=False),
-            parse_options=pacsv.ParseOptions(
-                delimiter="\t", quote_char=False, escape_char=False, ignore_empty_lines=False
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={c: _ARROW_TYPES[schema.kind_of(c)] for c in read},
-                include_columns=read,
-                null_values=["\\N", ""],
-                strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    if rows is not None and data.isascii():
+        numbers = _parse(data, schema, [c for c in read if c == rows.column or schema.kind_of(c) != "str"])
+        if numbers is None:
+            return None
+        if not pc.any(_arrow_mask(numbers.column(rows.column), rows)).as_py():
+            return pa.table({c: pa.array([], _ARROW_TYPES[schema.kind_of(c)]) for c in columns}), numbers.num_rows
+    table = _parse(data, schema, read)
+    if table is None:
         return None
     records = table.num_rows
     if rows is not None:
@@ -250,6 +245,29 @@ def _arrow_block(
             col = pc.if_else(pc.equal(col, "\\N"), pa.scalar(None, pa.string()), col)
         out[c] = col
     return pa.table(out), records
+
+
+def _parse(data: bytes, schema: TableSchema, columns: Sequence[str]) -> pa.Table | None:
+    """``columns`` of a block, typed by their kind (``\\N`` and empty numbers NULL; text as it is), or None if
+    Arrow cannot parse them."""
+    import pyarrow.csv as pacsv  # not needed to list or fingerprint databases
+
+    try:
+        return pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(column_names=schema.column_names, use_threads=False),
+            parse_options=pacsv.ParseOptions(
+                delimiter="\t", quote_char=False, escape_char=False, ignore_empty_lines=False
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: _ARROW_TYPES[schema.kind_of(c)] for c in columns},
+                include_columns=list(columns),
+                null_values=["\\N", ""],
+                strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
 
 
 def _only_null_escapes(data: bytes) -> bool:
