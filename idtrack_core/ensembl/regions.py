@@ -27,6 +27,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from idtrack_core.ensembl.mysqldump import to_int64
+
 REGION_CLASSES = ("primary", "patch", "haplotype", "lrg", "non_reference")
 LOCATION_COLUMNS = ["seq_region", "seq_region_start", "seq_region_end", "seq_region_strand"]
 SOURCE_COLUMNS = ["seq_region_id", "seq_region_start", "seq_region_end", "seq_region_strand"]
@@ -113,8 +115,6 @@ def locate(objects: pa.Table, regions: SeqRegions) -> pa.Table:
     """``objects`` (with the source columns ``seq_region_id, seq_region_start, seq_region_end,
     seq_region_strand``) with ``seq_region`` (name), coordinates and ``region_class`` in their place, at the end;
     unknown or placeholder locations are NULL."""
-    from idtrack_core.ensembl.mysqldump import to_int64  # regions is imported where dumps are not read
-
     ids, start, end, strand = (to_int64(objects.column(c), errors="coerce") for c in SOURCE_COLUMNS)
     known_ids = pa.array(regions.regions["seq_region_id"], type=pa.int64())
     positions = pc.index_in(ids, value_set=known_ids)
