@@ -161,7 +161,7 @@ def _join(left: pa.Table, right: pa.Table, key: str, how: Literal["inner", "left
     and never NULL (as the primary keys of source tables are) each row looks its match up (faster than Arrow's
     hash join, same rows); otherwise Arrow's hash join gives every match."""
     keys = right.column(key).combine_chunks()
-    if keys.null_count or pc.count_distinct(keys).as_py() != len(keys):
+    if keys.null_count or len(pc.unique(keys)) != len(keys):
         return left.join(right, key, join_type=how, use_threads=False)
     positions = pc.index_in(left.column(key), value_set=keys)
     if how == "inner":
