@@ -31,6 +31,7 @@ import logging
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,15 +89,18 @@ def worker_ours(source_url: str, species: str, assembly: str | None, release: in
     log.setLevel(logging.INFO)
     log.addHandler(times)
     out = tempfile.mkdtemp(prefix="bench-extract-")
+    cpu = time.process_time()
     try:
         with Timer() as t_extract:
             extract = extract_release(open_source(source_url), species, assembly, release, history=history)
         with Timer() as t_write:
             manifest = write_extract(extract, str(Path(out) / "extract"))
+        cpu = time.process_time() - cpu
     finally:
         shutil.rmtree(out, ignore_errors=True)
     return {
         "seconds": t_extract.seconds + t_write.seconds,
+        "cpu_seconds": cpu,
         "extract_seconds": t_extract.seconds,
         "write_seconds": t_write.seconds,
         "database": extract.database,
@@ -189,8 +193,9 @@ def measure(kind: str, args: argparse.Namespace, tables: list[str] | None = None
     runs = []
     for i in range(max(1, args.repeat)):
         m = run_python(argv, cwd=str(REPO)).check()
+        cpu = f" ({m.result['cpu_seconds']:.2f}s CPU)" if "cpu_seconds" in m.result else ""
         print(
-            f"  {kind} run {i + 1}: {m.result['seconds']:.2f}s in call, {m.wall_seconds:.2f}s process, "
+            f"  {kind} run {i + 1}: {m.result['seconds']:.2f}s in call{cpu}, {m.wall_seconds:.2f}s process, "
             f"peak {human_bytes(m.peak_rss_bytes)}",
             flush=True,
         )

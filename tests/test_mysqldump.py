@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from idtrack_core.ensembl.databases import RowFilter
 from idtrack_core.ensembl.mysqldump import (
     Column,
     TableSchema,
+    blocks_to_table,
     format_rows,
     iter_records,
     parse_create_tables,
@@ -94,3 +97,57 @@ def test_format_then_parse_round_trips(rows):
     assert len(df) == len(rows)
     assert [None if pd.isna(v) else int(v) for v in df["id"]] == [r[0] for r in rows]
     assert [None if v is pd.NA else v for v in df["name"]] == [r[1] for r in rows]
+
+
+# --- blocks_to_table: the Arrow fast path per block, the exact parser for the others
+
+EVENTS = TableSchema("e", (Column("stable_id", "str"), Column("session", "int"), Column("score", "float")))
+
+
+def read_blocks(blocks: list[str], rows: RowFilter | None = None) -> pa.Table:
+    return blocks_to_table([b.encode() for b in blocks], EVENTS, ["stable_id", "score"], "e.txt", rows)
+
+
+def exact(blocks: list[str], rows: RowFilter | None = None) -> list[dict]:
+    """The rows ``rows`` keeps, read record by record with the exact parser."""
+    df = parse("".join(blocks), EVENTS)
+    kept = [r for r in df.to_dict("records") if rows is None or (int(r["session"]) in rows.values) != rows.exclude]
+    return [
+        {"stable_id": None if pd.isna(r["stable_id"]) else r["stable_id"], "score": _number(r["score"])} for r in kept
+    ]
+
+
+def _number(v: object) -> float | None:
+    return None if pd.isna(v) else float(v)  # type: ignore[arg-type]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["G1", "G2", "\\N", "a\\\\b", "é"]), st.integers(1, 4), st.sampled_from(["0.5", "\\N"])
+            ),
+            min_size=1,
+            max_size=4,
+        ),
+        max_size=5,
+    ),
+    st.sets(st.integers(1, 4)),
+    st.booleans(),
+)
+def test_blocks_with_a_row_filter_read_as_the_exact_parser_does(blocks, sessions, exclude):
+    text = ["".join(f"{sid}\t{session}\t{score}\n" for sid, session, score in block) for block in blocks]
+    rows = RowFilter.of("session", sessions, exclude=exclude)
+    assert read_blocks(text, rows).to_pylist() == exact(text, rows)
+    assert read_blocks(text).to_pylist() == exact(text)
+
+
+def test_a_block_none_of_whose_rows_is_kept_still_counts_its_lines_and_checks_its_numbers():
+    rows = RowFilter.of("session", [2])
+    kept = ["G1\t1\t0.5\nG2\t1\t\\N\n", "G3\t2\t1\n"]
+    assert read_blocks(kept, rows).column("stable_id").to_pylist() == ["G3"]
+    with pytest.raises(DumpFormatError, match=r"e\.txt:4: table 'e' expects 3 fields, found 2"):
+        read_blocks(["G1\t1\t0.5\nG2\t1\t\\N\n", "G3\t2\t1\nG4\t2\n"], rows)  # line 4: after a skipped block
+    with pytest.raises(DumpFormatError, match=r"e\.txt:2: column 'score'"):
+        read_blocks(["G1\t1\t0.5\nG2\t1\tnope\n", "G3\t2\t1\n"], rows)  # a row left out, a bad number all the same

@@ -270,7 +270,10 @@ def _failing(column: str, check: str, mask: pa.ChunkedArray, values: pa.ChunkedA
 
 def _duplicates(table: pa.Table, columns: Sequence[str]) -> list[Failure]:
     """A failure for each row whose values of ``columns`` another row has too (NULLs equal, as pandas counts)."""
-    keyed = table.select(columns).append_column("__row", pa.array(range(table.num_rows), type=pa.int64()))
+    keyed = table.select(columns)
+    if keyed.group_by(list(columns), use_threads=False).aggregate([]).num_rows == table.num_rows:
+        return []  # each combination once: the rows need not be listed (the common case, and cheaper)
+    keyed = keyed.append_column("__row", pa.array(range(table.num_rows), type=pa.int64()))
     counts = keyed.group_by(list(columns), use_threads=False).aggregate([("__row", "count"), ("__row", "list")])
     repeated = counts.filter(pc.greater(counts["__row_count"], 1))
     if not repeated.num_rows:

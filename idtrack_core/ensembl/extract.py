@@ -46,6 +46,7 @@ import pyarrow.parquet as pq
 from idtrack_core import __version__, storage
 from idtrack_core.ensembl.contracts import ARROW_TYPES, CONTRACTS, PANDAS_DTYPES, check_table
 from idtrack_core.ensembl.databases import CoreDatabase, RowFilter
+from idtrack_core.ensembl.mysqldump import non_utf8_values, table_to_frame, to_int64
 from idtrack_core.ensembl.regions import SOURCE_COLUMNS, SeqRegions, classify_regions, locate
 from idtrack_core.ensembl.sources import EnsemblSource, find_database, previous_database
 from idtrack_core.errors import EmptyTableError, MissingTableError, SnapshotError
@@ -78,7 +79,7 @@ class ReleaseExtract:
 
 
 class _Reader:
-    """Reads source tables of one database, counting the rows read and the tables absent."""
+    """Reads source tables of one database as Arrow tables, counting the rows read and the tables absent."""
 
     def __init__(self, source: EnsemblSource, db: CoreDatabase) -> None:
         self.source, self.db = source, db
@@ -87,7 +88,7 @@ class _Reader:
         self.absent: list[str] = []
         self.regions_classified_by: str | None = None
 
-    def optional(self, table: str, columns: list[str]) -> pd.DataFrame | None:
+    def optional(self, table: str, columns: list[str]) -> pa.Table | None:
         """The table, or None (recorded as absent) when the database does not have it."""
         if self.columns_of(table) is None:
             self.absent.append(table)
@@ -98,40 +99,79 @@ class _Reader:
         schema = self.source.table_schema(self.db, table)
         return None if schema is None else schema.column_names
 
-    def read(self, table: str, columns: list[str], rows: RowFilter | None = None) -> pd.DataFrame:
+    def read(self, table: str, columns: list[str], rows: RowFilter | None = None) -> pa.Table:
+        """``columns`` of the table (int64, float64 or string; a column the table lacks is NULL strings); an
+        optional table that is absent gives no rows."""
         available = self.columns_of(table)
         if available is None:
             if table not in _OPTIONAL_SOURCE_TABLES:
-                self.source.read_table(self.db, table, columns)  # raises the source's own MissingTableError
+                self.source.read_arrow(self.db, table, columns)  # raises the source's own MissingTableError
                 raise MissingTableError(f"{self.source.url}: database {self.db.name} has no table {table!r}")
             self.absent.append(table)
-            return pd.DataFrame({c: pd.Series(dtype="string") for c in columns})
+            return pa.table({c: pa.array([], pa.string()) for c in columns})
         started = time.perf_counter()
-        df = self.source.read_table(self.db, table, [c for c in columns if c in available], rows)
+        t = self.source.read_arrow(self.db, table, [c for c in columns if c in available], rows)
         for c in columns:
-            if c not in df.columns:
-                df[c] = pd.Series(pd.NA, index=df.index, dtype="string")
-        self.source_rows[table] = len(df)
-        if df.attrs.get("non_utf8_values"):
-            self.non_utf8[table] = int(df.attrs["non_utf8_values"])
-            log.warning("%s.%s: %d values not valid UTF-8, read as Latin-1", self.db.name, table, self.non_utf8[table])
-        log.info("%s.%s: %d rows in %.2fs", self.db.name, table, len(df), time.perf_counter() - started)
-        return df[columns]
+            if c not in t.column_names:
+                t = t.append_column(c, pa.nulls(t.num_rows, pa.string()))
+        self.source_rows[table] = t.num_rows
+        if non_utf8 := non_utf8_values(t):
+            self.non_utf8[table] = non_utf8
+            log.warning("%s.%s: %d values not valid UTF-8, read as Latin-1", self.db.name, table, non_utf8)
+        log.info("%s.%s: %d rows in %.2fs", self.db.name, table, t.num_rows, time.perf_counter() - started)
+        return t.select(columns).replace_schema_metadata(None)
 
 
-def _clean_ids(s: pd.Series) -> pd.Series:
+def _clean_ids(ids: pa.ChunkedArray) -> pa.ChunkedArray:
     """Stable ids trimmed; empty and ``0`` (old databases' "none") become NULL."""
-    ids = pc.utf8_trim_whitespace(pa.Array.from_pandas(s.astype("string"), type=pa.string()))
-    ids = pc.if_else(pc.is_in(ids, pa.array(["", "0"])), pa.scalar(None, pa.string()), ids)
-    return pd.Series(ids.to_pandas(types_mapper=storage.nullable_type), index=s.index)
+    ids = pc.utf8_trim_whitespace(ids if ids.type == pa.string() else ids.cast(pa.string()))
+    return pc.if_else(pc.is_in(ids, pa.array(["", "0"])), pa.scalar(None, pa.string()), ids)
 
 
-def _clean_versions(s: pd.Series) -> pd.Series:
-    s = pd.to_numeric(s, errors="coerce").astype("Int64")
-    return s.mask(s <= 0)
+def _positive(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Integers with those ``<= 0`` NULL."""
+    return pc.if_else(pc.less_equal(values, 0), pa.scalar(None, pa.int64()), values)
 
 
-def _objects(reader: _Reader, obj: str, extra: list[str]) -> pd.DataFrame:
+def _clean_versions(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Versions as integers (what is not a number is NULL); NULL or ``<= 0`` is NULL."""
+    return _positive(to_int64(values, errors="coerce"))
+
+
+def _where(mask: pa.ChunkedArray, values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``values`` where ``mask`` is true, NULL elsewhere (and where ``mask`` is NULL)."""
+    return pc.if_else(pc.fill_null(mask, False), values, pa.scalar(None, values.type))
+
+
+def _set(table: pa.Table, column: str, values: pa.ChunkedArray | pa.Array) -> pa.Table:
+    """``table`` with ``column`` replaced by ``values`` (in place in the column order)."""
+    return table.set_column(table.column_names.index(column), column, values)
+
+
+def _lookup(keys: pa.ChunkedArray, table: pa.Table, key: str, value: str) -> pa.ChunkedArray:
+    """For each of ``keys``, ``value`` of the row of ``table`` whose ``key`` equals it (NULL if none; an absent
+    table's columns are NULL strings, hence the cast)."""
+    known = table.column(key).combine_chunks()
+    positions = pc.index_in(keys.cast(known.type), value_set=known)
+    return table.column(value).take(positions)
+
+
+def _join(left: pa.Table, right: pa.Table, key: str, how: Literal["inner", "left outer"] = "inner") -> pa.Table:
+    """``left`` joined with ``right`` on ``key``: left's columns, then right's others. When right's key is unique
+    and never NULL (as the primary keys of source tables are) each row looks its match up (faster than Arrow's
+    hash join, same rows); otherwise Arrow's hash join gives every match."""
+    keys = right.column(key).combine_chunks()
+    if keys.null_count or len(pc.unique(keys)) != len(keys):
+        return left.join(right, key, join_type=how, use_threads=False)
+    positions = pc.index_in(left.column(key), value_set=keys)
+    if how == "inner":
+        matched = pc.is_valid(positions)
+        left, positions = left.filter(matched), positions.filter(matched)
+    found = right.drop_columns([key]).take(positions)
+    return pa.Table.from_arrays([*left.columns, *found.columns], names=[*left.column_names, *found.column_names])
+
+
+def _objects(reader: _Reader, obj: str, extra: list[str]) -> pa.Table:
     """Rows of ``gene``/``transcript``/``translation`` with internal id, stable id and version.
 
     Before release 65 stable ids lived in ``{obj}_stable_id``; they are joined in here.
@@ -139,30 +179,45 @@ def _objects(reader: _Reader, obj: str, extra: list[str]) -> pd.DataFrame:
     key = f"{obj}_id"
     cols = reader.columns_of(obj)
     if cols is None or "stable_id" in cols:
-        df = reader.read(obj, [key, "stable_id", "version", *extra])
+        table = reader.read(obj, [key, "stable_id", "version", *extra])
     else:
         base = reader.read(obj, [key, *extra])
         ids = reader.read(f"{obj}_stable_id", [key, "stable_id", "version"])
-        df = base.merge(ids, on=key, how="left")[[key, "stable_id", "version", *extra]]
-    df["stable_id"] = _clean_ids(df["stable_id"])
-    df["version"] = _clean_versions(df["version"])
-    dropped = int(df["stable_id"].isna().sum())
+        joined = _join(base, ids, key, "left outer")
+        table = joined.select([key, "stable_id", "version", *extra])
+    table = _set(table, "stable_id", _clean_ids(table.column("stable_id")))
+    table = _set(table, "version", _clean_versions(table.column("version")))
+    dropped = table.column("stable_id").null_count
     if dropped:
         log.warning("%s: %d %s rows without a stable id dropped", reader.db.name, dropped, obj)
-    return df[df["stable_id"].notna()]
+    return table.filter(pc.is_valid(table.column("stable_id")))
 
 
-def _table(name: str, df: pd.DataFrame, by: list[str]) -> pa.Table:
-    """Conform ``df`` to extract table ``name`` (its contract's columns and types), drop exact duplicates and sort
-    by ``by`` then every other column (a total order: same rows, same bytes), NULLs first."""
+def _table(name: str, table: pa.Table, by: list[str]) -> pa.Table:
+    """Conform ``table`` to extract table ``name`` (its contract's columns and types), sort by ``by`` then every
+    other column (a total order: same rows, same bytes), NULLs first, and drop exact duplicates."""
     columns = CONTRACTS[name].columns
-    table = pa.table(
-        {c.name: pa.array(df[c.name].astype(PANDAS_DTYPES[c.type]), type=ARROW_TYPES[c.type]) for c in columns}
-    )
-    distinct = table.group_by(table.column_names, use_threads=False).aggregate([])
+    table = pa.table({c.name: table.column(c.name).cast(ARROW_TYPES[c.type]) for c in columns}).combine_chunks()
     keys = [*by, *(c for c in table.column_names if c not in by)]
-    ordered = distinct.sort_by([(c, "ascending", "at_start") for c in keys]).select(table.column_names)
-    return ordered.combine_chunks()
+    ordered = table.sort_by([(c, "ascending", "at_start") for c in keys])
+    return ordered.filter(_first_of_runs(ordered))
+
+
+def _first_of_runs(table: pa.Table) -> pa.Array:
+    """Of a sorted table, which rows differ from the row before (duplicates are adjacent: keeping these drops
+    them). Floats are compared by their bits, as Arrow's grouping does (NaN equals NaN)."""
+    if table.num_rows < 2:
+        return pa.repeat(True, table.num_rows)
+    same = pa.repeat(True, table.num_rows - 1)
+    for column in table.columns:
+        values = column.combine_chunks()
+        if pa.types.is_floating(values.type):
+            values = values.view(pa.int64())
+        before, after = values.slice(0, len(values) - 1), values.slice(1)
+        equal = pc.fill_null(pc.equal(before, after), False)
+        both_null = pc.and_(pc.is_null(before), pc.is_null(after))
+        same = pc.and_(same, pc.or_(equal, both_null))
+    return pa.concat_arrays([pa.array([True]), pc.invert(same)])
 
 
 def normalize_database(
@@ -177,20 +232,20 @@ def normalize_database(
     genes = locate(_objects(r, "gene", ["biotype", *SOURCE_COLUMNS]), regions)
     transcripts = locate(_objects(r, "transcript", ["gene_id", "biotype", *SOURCE_COLUMNS]), regions)
     translations = _objects(r, "translation", ["transcript_id"])
-    ids = {
-        "gene": genes.set_index("gene_id")["stable_id"],
-        "transcript": transcripts.set_index("transcript_id")["stable_id"],
-        "translation": translations.set_index("translation_id")["stable_id"],
-    }
-    transcripts["gene_stable_id"] = transcripts["gene_id"].map(ids["gene"])
-    translations["transcript_stable_id"] = translations["transcript_id"].map(ids["transcript"])
+    objects = {"gene": genes, "transcript": transcripts, "translation": translations}
+    transcripts = transcripts.append_column(
+        "gene_stable_id", _lookup(transcripts.column("gene_id"), genes, "gene_id", "stable_id")
+    )
+    translations = translations.append_column(
+        "transcript_stable_id", _lookup(translations.column("transcript_id"), transcripts, "transcript_id", "stable_id")
+    )
     by = ["stable_id", "version"]
     tables = {
         "genes": _table("genes", genes, by),
         "transcripts": _table("transcripts", transcripts, by),
         "translations": _table("translations", translations, by),
     }
-    tables["xrefs"], named = _xrefs(r, ids)
+    tables["xrefs"], named = _xrefs(r, objects)
     tables["synonyms"] = _synonyms(r, named)
     known = None if since is None else _session_ids(source, since)
     rows = RowFilter.of("mapping_session_id", known, exclude=True) if known else None
@@ -208,7 +263,8 @@ def _seq_regions(r: _Reader) -> SeqRegions:
         "seq_region_attrib": ["seq_region_id", "attrib_type_id"],
         "attrib_type": ["attrib_type_id", "code"],
     }
-    return classify_regions(*(r.optional(t, columns[t]) for t in _REGION_TABLES))
+    tables = (r.optional(t, columns[t]) for t in _REGION_TABLES)
+    return classify_regions(*(None if t is None else table_to_frame(t) for t in tables))
 
 
 def _archive(r: _Reader, sessions: RowFilter | None) -> tuple[pa.Table, pa.Table]:
@@ -220,12 +276,13 @@ def _archive(r: _Reader, sessions: RowFilter | None) -> tuple[pa.Table, pa.Table
     columns = [c for s in sides for c in (f"{s}_stable_id", f"{s}_version")]
     genes = r.read("gene_archive", [*columns, "peptide_archive_id", "mapping_session_id"], sessions)
     for side in sides:
-        genes[f"{side}_stable_id"] = _clean_ids(genes[f"{side}_stable_id"])
-        genes[f"{side}_version"] = _clean_versions(genes[f"{side}_version"]).where(genes[f"{side}_stable_id"].notna())
-    genes = genes[genes["gene_stable_id"].notna()]
-    peptide = pd.to_numeric(genes["peptide_archive_id"]).astype("Int64")
-    genes["peptide_archive_id"] = peptide.mask(peptide <= 0)  # 0: no peptide
-    referenced = None if sessions is None else RowFilter.of("peptide_archive_id", genes["peptide_archive_id"].dropna())
+        ids = _clean_ids(genes.column(f"{side}_stable_id"))
+        genes = _set(genes, f"{side}_stable_id", ids)
+        genes = _set(genes, f"{side}_version", _where(pc.is_valid(ids), _clean_versions(genes[f"{side}_version"])))
+    genes = genes.filter(pc.is_valid(genes.column("gene_stable_id")))
+    peptide = _positive(to_int64(genes.column("peptide_archive_id")))  # 0: no peptide
+    genes = _set(genes, "peptide_archive_id", peptide)
+    referenced = None if sessions is None else RowFilter.of("peptide_archive_id", peptide.drop_null().to_pylist())
     peptides = r.read("peptide_archive", ["peptide_archive_id", "md5_checksum", "peptide_seq"], referenced)
     return (
         _table("gene_archive", genes, ["gene_stable_id", "gene_version", "mapping_session_id"]),
@@ -233,42 +290,47 @@ def _archive(r: _Reader, sessions: RowFilter | None) -> tuple[pa.Table, pa.Table
     )
 
 
-def _xrefs(r: _Reader, objects: dict[str, pd.Series]) -> tuple[pa.Table, pd.DataFrame]:
-    """The ``xrefs`` table, and the names of its cross-references (xref id, database, accession, label)."""
+def _xrefs(r: _Reader, objects: dict[str, pa.Table]) -> tuple[pa.Table, pa.Table]:
+    """The ``xrefs`` table, and the names of its cross-references (xref id, database, accession, label; a row
+    per ``xref`` row linked to an object)."""
     links = r.read("object_xref", ["ensembl_id", "ensembl_object_type", "xref_id"])
     xref = r.read("xref", ["xref_id", "external_db_id", "dbprimary_acc", "display_label"])
     dbs = r.read("external_db", ["external_db_id", "db_name", "db_display_name"])
-    dbs["db_display_name"] = dbs["db_display_name"].fillna(dbs["db_name"])
-    links = links.assign(object_type=links["ensembl_object_type"].map(_OBJECT_TYPES).astype("string"))
+    dbs = _set(dbs, "db_display_name", pc.coalesce(dbs.column("db_display_name"), dbs.column("db_name")))
     parts = []
-    for obj, ids in objects.items():
-        sel = links[links["object_type"] == obj]
-        parts.append(sel.assign(ensembl_id=sel["ensembl_id"].map(ids).astype("string")))
-    linked = pd.concat(parts, ignore_index=True) if parts else links.iloc[:0]
-    linked = linked[linked["ensembl_id"].notna()]
-    out = linked.merge(xref, on="xref_id", how="inner").merge(dbs, on="external_db_id", how="inner")
-    out = out.rename(columns={"dbprimary_acc": "primary_accession"})
+    for source_type, obj in _OBJECT_TYPES.items():
+        sel = links.filter(pc.fill_null(pc.equal(links.column("ensembl_object_type"), source_type), False))
+        ids = _lookup(sel.column("ensembl_id"), objects[obj], f"{obj}_id", "stable_id")
+        kind = pa.repeat(pa.scalar(obj, pa.string()), sel.num_rows)
+        parts.append(pa.table({"ensembl_id": ids, "object_type": kind, "xref_id": sel.column("xref_id")}))
+    linked = pa.concat_tables(parts)
+    linked = linked.filter(pc.is_valid(linked.column("ensembl_id")))
+    used = xref.filter(pc.is_in(xref.column("xref_id"), value_set=linked.column("xref_id").combine_chunks()))
+    named = _join(used, dbs, "external_db_id")
+    named = named.rename_columns(["primary_accession" if c == "dbprimary_acc" else c for c in named.column_names])
     for c in ("primary_accession", "display_label"):
-        out[c] = out[c].fillna("")
-    named = out[["xref_id", "db_name", "primary_accession", "display_label"]].drop_duplicates()
-    return _table("xrefs", out, ["object_type", "ensembl_id", "db_name", "primary_accession", "xref_id"]), named
+        named = _set(named, c, pc.fill_null(named.column(c), ""))
+    out = _join(linked, named, "xref_id")
+    by = ["object_type", "ensembl_id", "db_name", "primary_accession", "xref_id"]
+    return _table("xrefs", out, by), named.select(["xref_id", "db_name", "primary_accession", "display_label"])
 
 
-def _synonyms(r: _Reader, named: pd.DataFrame) -> pa.Table:
+def _synonyms(r: _Reader, named: pa.Table) -> pa.Table:
     """``external_synonym`` rows of the cross-references ``named`` lists (xref id, database, accession, label)."""
     syn = r.read("external_synonym", ["xref_id", "synonym"])
-    syn["xref_id"] = pd.to_numeric(syn["xref_id"]).astype("Int64")
-    syn["synonym"] = syn["synonym"].astype("string").str.strip()
-    syn = syn[syn["synonym"].fillna("") != ""]
-    return _table("synonyms", syn.merge(named, on="xref_id", how="inner"), ["xref_id", "synonym"])
+    syn = _set(syn, "xref_id", to_int64(syn.column("xref_id")))
+    text = syn.column("synonym")
+    syn = _set(syn, "synonym", pc.utf8_trim_whitespace(text if text.type == pa.string() else text.cast(pa.string())))
+    syn = syn.filter(pc.fill_null(pc.not_equal(syn.column("synonym"), ""), False))
+    return _table("synonyms", _join(syn, named, "xref_id"), ["xref_id", "synonym"])
 
 
 def _session_ids(source: EnsemblSource, db: CoreDatabase) -> set[int]:
     """The mapping session ids ``db`` has (none when it has no ``mapping_session`` table)."""
     if source.table_schema(db, "mapping_session") is None:
         return set()
-    ids = source.read_table(db, "mapping_session", ["mapping_session_id"])["mapping_session_id"]
-    return {int(i) for i in ids.dropna()}
+    ids = source.read_arrow(db, "mapping_session", ["mapping_session_id"]).column("mapping_session_id")
+    return {int(i) for i in ids.drop_null().to_pylist()}
 
 
 def _history(r: _Reader, rows: RowFilter | None) -> tuple[pa.Table, pa.Table]:
@@ -287,16 +349,16 @@ def _history(r: _Reader, rows: RowFilter | None) -> tuple[pa.Table, pa.Table]:
         ],
         rows,
     )
-    sessions = r.read("mapping_session", _SESSION_COLUMNS)
-    sessions = sessions.drop_duplicates("mapping_session_id")
+    sessions = _first_of_each(r.read("mapping_session", _SESSION_COLUMNS), "mapping_session_id")
     for c in _SESSION_COLUMNS[1:]:
-        sessions[c] = sessions[c].astype("string").str.strip()
+        text = sessions.column(c)
+        sessions = _set(sessions, c, pc.utf8_trim_whitespace(text.cast(pa.string())))
     for side in ("old", "new"):
-        events[f"{side}_stable_id"] = _clean_ids(events[f"{side}_stable_id"])
-        events[f"{side}_version"] = _clean_versions(events[f"{side}_version"])
-    events = events[events["old_stable_id"].notna() | events["new_stable_id"].notna()]
-    releases = sessions[["mapping_session_id", "old_release", "new_release"]]
-    out = events.merge(releases, on="mapping_session_id", how="left")
+        events = _set(events, f"{side}_stable_id", _clean_ids(events.column(f"{side}_stable_id")))
+        events = _set(events, f"{side}_version", _clean_versions(events.column(f"{side}_version")))
+    events = events.filter(pc.or_(pc.is_valid(events["old_stable_id"]), pc.is_valid(events["new_stable_id"])))
+    releases = sessions.select(["mapping_session_id", "old_release", "new_release"])
+    out = _join(events, releases, "mapping_session_id", "left outer")
     order = [
         "mapping_session_id",
         "type",
@@ -307,6 +369,12 @@ def _history(r: _Reader, rows: RowFilter | None) -> tuple[pa.Table, pa.Table]:
         "score",
     ]
     return _table("history", out, order), _table("sessions", sessions, ["mapping_session_id"])
+
+
+def _first_of_each(table: pa.Table, key: str) -> pa.Table:
+    """The first row of ``table`` for each value of ``key`` (NULL counts as one value)."""
+    numbered = table.append_column("_row", pa.array(range(table.num_rows), pa.int64()))
+    return table.take(numbered.group_by(key, use_threads=False).aggregate([("_row", "min")]).column("_row_min"))
 
 
 _SESSION_COLUMNS = CONTRACTS["sessions"].column_names
@@ -390,12 +458,12 @@ def history_of(manifest: dict[str, Any]) -> dict[str, Any]:
 
 def _meta(reader: _Reader) -> dict[str, str]:
     """The first value of the meta keys the manifest reports (``schema_version``, ``assembly.default``)."""
-    meta = reader.read("meta", ["meta_key", "meta_value"]).dropna()
+    meta = reader.read("meta", ["meta_key", "meta_value"]).drop_null()
+    keys, values = meta.column("meta_key").to_pylist(), meta.column("meta_value").to_pylist()
     out = {}
     for key in ("schema_version", "assembly.default"):
-        values = meta.loc[meta["meta_key"] == key, "meta_value"]
-        if len(values):
-            out[key] = str(values.iloc[0])
+        if key in keys:
+            out[key] = str(values[keys.index(key)])
     return out
 
 

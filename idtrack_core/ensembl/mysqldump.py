@@ -5,8 +5,9 @@ terminator, the line terminator and itself, and ``\\0 \\b \\n \\r \\t \\Z`` stan
 characters (MySQL reference manual, "LOAD DATA Statement", FIELDS ESCAPED BY).
 
 Text is UTF-8. A field that is not valid UTF-8 (old dumps wrote Latin-1) is decoded as Latin-1, that field alone,
-and counted: :func:`blocks_to_frame` puts the number of such values among the columns read in
-``frame.attrs["non_utf8_values"]`` and release extracts report it per table in their manifest (``non_utf8_values``).
+and counted: :func:`blocks_to_table` puts the number of such values among the columns read in its table's schema
+metadata (:func:`non_utf8_values` reads it; :func:`table_to_frame` puts it in ``frame.attrs["non_utf8_values"]``) and
+release extracts report it per table in their manifest (``non_utf8_values``).
 """
 
 from __future__ import annotations
@@ -212,38 +213,68 @@ _ARROW_TYPES = {"int": pa.int64(), "float": pa.float64(), "str": pa.string()}
 
 def _arrow_block(
     data: bytes, schema: TableSchema, columns: Sequence[str], rows: RowFilter | None = None
-) -> pd.DataFrame | None:
-    """Parse a block with Arrow's CSV reader when its only escapes are ``\\N``; None if it cannot (other
-    escapes, invalid UTF-8, a malformed row — the exact parser then reads the block and names the line).
-    Rows ``rows`` leaves out are dropped before anything is converted to pandas."""
-    if data.count(b"\\") != data.count(b"\\N"):
+) -> tuple[pa.Table, int] | None:
+    """Parse a block with Arrow's CSV reader when its only escapes are ``\\N``: the rows ``rows`` keeps, as
+    ``columns``, and the block's record count. None if it cannot (other escapes, invalid UTF-8, a malformed row —
+    the exact parser then reads the block and names the line — or a table of one column, where an empty line
+    would be a row: with more columns it is a malformed row, so every line of a block Arrow reads is a record).
+
+    With ``rows``, an ASCII block (so valid UTF-8) is first parsed without its text columns: a block of which no
+    row is kept (most blocks of a cumulative table when only new sessions are read) stops there, its numbers
+    checked as a full parse would."""
+    backslashes = b"\\" in data
+    if len(schema.columns) < 2 or (backslashes and not _only_null_escapes(data)):
         return None
+    read = list(dict.fromkeys([*columns, *([rows.column] if rows else [])]))
+    if rows is not None and data.isascii():
+        numbers = _parse(data, schema, [c for c in read if c == rows.column or schema.kind_of(c) != "str"])
+        if numbers is None:
+            return None
+        if not pc.any(_arrow_mask(numbers.column(rows.column), rows)).as_py():
+            return pa.table({c: pa.array([], _ARROW_TYPES[schema.kind_of(c)]) for c in columns}), numbers.num_rows
+    table = _parse(data, schema, read)
+    if table is None:
+        return None
+    records = table.num_rows
+    if rows is not None:
+        table = table.filter(_arrow_mask(table.column(rows.column), rows))
+    out = {}
+    for c in columns:
+        col = table.column(c)
+        if schema.kind_of(c) == "str" and backslashes:
+            col = pc.if_else(pc.equal(col, "\\N"), pa.scalar(None, pa.string()), col)
+        out[c] = col
+    return pa.table(out), records
+
+
+def _parse(data: bytes, schema: TableSchema, columns: Sequence[str]) -> pa.Table | None:
+    """``columns`` of a block, typed by their kind (``\\N`` and empty numbers NULL; text as it is), or None if
+    Arrow cannot parse them."""
     import pyarrow.csv as pacsv  # not needed to list or fingerprint databases
 
-    read = list(dict.fromkeys([*columns, *([rows.column] if rows else [])]))
     try:
-        table = pacsv.read_csv(
+        return pacsv.read_csv(
             io.BytesIO(data),
             read_options=pacsv.ReadOptions(column_names=schema.column_names, use_threads=False),
-            parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
+            parse_options=pacsv.ParseOptions(
+                delimiter="\t", quote_char=False, escape_char=False, ignore_empty_lines=False
+            ),
             convert_options=pacsv.ConvertOptions(
-                column_types={c: _ARROW_TYPES[schema.kind_of(c)] for c in read},
-                include_columns=read,
+                column_types={c: _ARROW_TYPES[schema.kind_of(c)] for c in columns},
+                include_columns=list(columns),
                 null_values=["\\N", ""],
                 strings_can_be_null=False,
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    if rows is not None:
-        table = table.filter(_arrow_mask(table.column(rows.column), rows))
-    out = {}
-    for c in columns:
-        col = table.column(c)
-        if schema.kind_of(c) == "str":
-            col = pc.if_else(pc.equal(col, "\\N"), pa.scalar(None, pa.string()), col)
-        out[c] = col.to_pandas(types_mapper=_NULLABLE.get)
-    return pd.DataFrame(out, columns=list(columns))
+
+
+def _only_null_escapes(data: bytes) -> bool:
+    """Whether every backslash of ``data`` starts a ``\\N``."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    after = np.flatnonzero(raw == ord("\\")) + 1
+    return not len(after) or (after[-1] < len(raw) and bool((raw[after] == ord("N")).all()))
 
 
 def _arrow_mask(values: pa.ChunkedArray, rows: RowFilter) -> pa.ChunkedArray:
@@ -260,38 +291,68 @@ def filter_frame(df: pd.DataFrame, rows: RowFilter | None) -> pd.DataFrame:
 
 
 _NULLABLE = {pa.int64(): pd.Int64Dtype(), pa.float64(): pd.Float64Dtype(), pa.string(): pd.StringDtype()}
+NON_UTF8_KEY = b"non_utf8_values"
+"""Schema metadata key of :func:`blocks_to_table`'s tables: how many values were decoded as Latin-1."""
 
 
-def blocks_to_frame(
+def frame_to_table(frame: pd.DataFrame, schema: TableSchema, columns: Sequence[str]) -> pa.Table:
+    """A typed DataFrame of :func:`records_to_frame` (or a source's) as an Arrow table of the columns' kinds."""
+    return pa.table({c: pa.array(frame[c], type=_ARROW_TYPES[schema.kind_of(c)]) for c in columns})
+
+
+def blocks_to_table(
     blocks: Iterable[bytes], schema: TableSchema, columns: Sequence[str], path: str, rows: RowFilter | None = None
-) -> pd.DataFrame:
-    """Parse dump blocks (each ending at a record boundary) into a typed DataFrame holding ``columns``, keeping
-    only the rows ``rows`` selects (filtered block by block).
+) -> pa.Table:
+    """Parse dump blocks (each ending at a record boundary) into a typed Arrow table holding ``columns`` (int64,
+    float64 or string), keeping only the rows ``rows`` selects (filtered block by block).
 
     Blocks without escapes other than ``\\N`` go through Arrow; the others through the exact parser, which
-    raises :class:`DumpFormatError` naming ``path`` and the line.
+    raises :class:`DumpFormatError` naming ``path`` and the line. The number of values among ``columns`` that
+    were not valid UTF-8 is in the schema metadata (:data:`NON_UTF8_KEY`).
     """
-    frames = []
+    tables = []
     first_line = 1
     parsed = list(dict.fromkeys([*columns, *([rows.column] if rows else [])]))
     non_utf8 = 0  # values of the columns read that were not valid UTF-8
     wanted = {schema.column_names.index(c) for c in columns}
     for data in blocks:
-        lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-        frame = _arrow_block(data, schema, columns, rows) if data else None
-        if frame is None:
+        fast = _arrow_block(data, schema, columns, rows) if data else None
+        if fast is None:
+            lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
             text, fallbacks = decode_fields(data[:-1] if data.endswith(b"\n") else data)
             non_utf8 += sum(1 for field in fallbacks if field in wanted)
             frame = records_to_frame(iter_records(text.split("\n"), first_line), schema, parsed, path)
-            frame = filter_frame(frame, rows)[list(columns)]
-        frames.append(frame)
+            table = frame_to_table(filter_frame(frame, rows), schema, columns)
+        else:
+            table, lines = fast
+        tables.append(table)
         first_line += lines
-    if not frames:
-        out = records_to_frame([], schema, columns, path)
+    if not tables:
+        out = frame_to_table(records_to_frame([], schema, columns, path), schema, columns)
     else:
-        out = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    out.attrs["non_utf8_values"] = non_utf8
-    return out
+        out = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+    return out.replace_schema_metadata({NON_UTF8_KEY: str(non_utf8).encode()})
+
+
+def table_to_frame(table: pa.Table) -> pd.DataFrame:
+    """A table of :func:`blocks_to_table` as a DataFrame of nullable dtypes, its Latin-1 count in ``attrs``."""
+    frame = table.to_pandas(types_mapper=_NULLABLE.get)
+    frame.attrs["non_utf8_values"] = non_utf8_values(table)
+    return frame
+
+
+def to_int64(values: pa.ChunkedArray, errors: Literal["raise", "coerce"] = "raise") -> pa.ChunkedArray:
+    """A column as int64: as it is when it is int64 (as ``int`` columns are read), else converted like
+    ``pandas.to_numeric`` (``errors="coerce"``: what is not a number is NULL)."""
+    if values.type == pa.int64():
+        return values
+    numbers = pd.to_numeric(values.to_pandas(), errors=errors).astype("Int64")
+    return pa.chunked_array([pa.array(numbers, type=pa.int64())])
+
+
+def non_utf8_values(table: pa.Table) -> int:
+    """How many values of a :func:`blocks_to_table` table were decoded as Latin-1 (0 when not recorded)."""
+    return int((table.schema.metadata or {}).get(NON_UTF8_KEY, b"0"))
 
 
 def decode(data: bytes) -> str:

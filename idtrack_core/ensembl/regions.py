@@ -24,6 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from idtrack_core.ensembl.mysqldump import to_int64
 
 REGION_CLASSES = ("primary", "patch", "haplotype", "lrg", "non_reference")
 LOCATION_COLUMNS = ["seq_region", "seq_region_start", "seq_region_end", "seq_region_strand"]
@@ -107,26 +111,35 @@ def _empty_regions() -> pd.DataFrame:
     )
 
 
-def locate(objects: pd.DataFrame, regions: SeqRegions) -> pd.DataFrame:
+def locate(objects: pa.Table, regions: SeqRegions) -> pa.Table:
     """``objects`` (with the source columns ``seq_region_id, seq_region_start, seq_region_end,
-    seq_region_strand``) with ``seq_region`` (name), coordinates and ``region_class``; unknown or placeholder
-    locations are NULL."""
-    ids = pd.to_numeric(objects["seq_region_id"], errors="coerce").astype("Int64")
-    start = pd.to_numeric(objects["seq_region_start"], errors="coerce").astype("Int64")
-    end = pd.to_numeric(objects["seq_region_end"], errors="coerce").astype("Int64")
-    strand = pd.to_numeric(objects["seq_region_strand"], errors="coerce").astype("Int64")
-    info = regions.regions.set_index("seq_region_id")
-    name = ids.map(info["seq_region"]).astype("string")
-    region_class = ids.map(info["region_class"]).astype("string")
-    known = (name.notna() & start.notna() & end.notna() & (start > 0) & (end >= start)).fillna(False)
-    known = known.to_numpy(dtype=bool)
-    out = objects.drop(columns=SOURCE_COLUMNS)
-    out["seq_region"] = name.where(known)
-    out["seq_region_start"] = start.where(known)
-    out["seq_region_end"] = end.where(known)
-    out["seq_region_strand"] = strand.where(known & strand.isin([-1, 1]).fillna(False).to_numpy())
-    out["region_class"] = region_class.where(known)
+    seq_region_strand``) with ``seq_region`` (name), coordinates and ``region_class`` in their place, at the end;
+    unknown or placeholder locations are NULL."""
+    ids, start, end, strand = (to_int64(objects.column(c), errors="coerce") for c in SOURCE_COLUMNS)
+    known_ids = pa.array(regions.regions["seq_region_id"], type=pa.int64())
+    positions = pc.index_in(ids, value_set=known_ids)
+    name = pa.array(regions.regions["seq_region"], type=pa.string()).take(positions)
+    region_class = pa.array(regions.regions["region_class"], type=pa.string()).take(positions)
+    known = pc.and_kleene(
+        pc.and_kleene(pc.is_valid(name), pc.greater(start, 0)), pc.greater_equal(end, start)
+    ).fill_null(False)
+    strand_known = pc.and_(known, pc.is_in(strand, value_set=pa.array([-1, 1], pa.int64())))
+    located = {
+        "seq_region": _where(known, name),
+        "seq_region_start": _where(known, start),
+        "seq_region_end": _where(known, end),
+        "seq_region_strand": _where(strand_known, strand),
+        "region_class": _where(known, region_class),
+    }
+    out = objects.drop_columns(SOURCE_COLUMNS)
+    for column, values in located.items():
+        out = out.append_column(column, values)
     return out
+
+
+def _where(mask: pa.ChunkedArray, values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``values`` where ``mask`` (no NULL) is true, NULL elsewhere."""
+    return pc.if_else(mask, values, pa.scalar(None, values.type))
 
 
 def reciprocal_overlap(a_start: np.ndarray, a_end: np.ndarray, b_start: np.ndarray, b_end: np.ndarray) -> np.ndarray:

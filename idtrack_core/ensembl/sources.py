@@ -30,13 +30,16 @@ from idtrack_core.ensembl.databases import (
     validate_species,
 )
 from idtrack_core.ensembl.mysqldump import (
+    NON_UTF8_KEY,
     Column,
     TableSchema,
-    blocks_to_frame,
+    blocks_to_table,
     column_kind,
     decode,
     decode_counted,
+    frame_to_table,
     parse_create_tables,
+    table_to_frame,
 )
 from idtrack_core.errors import (
     DumpFormatError,
@@ -50,6 +53,7 @@ from idtrack_core.network import NetworkSettings
 
 if TYPE_CHECKING:  # pandas loads when a table is read, not when a source is opened
     import pandas as pd
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 _BLOCK = 1 << 23
@@ -76,6 +80,13 @@ class EnsemblSource(Protocol):
         self, db: CoreDatabase, table: str, columns: Sequence[str], rows: RowFilter | None = None
     ) -> pd.DataFrame:
         """The rows of ``table`` (those ``rows`` selects, or all) as a typed DataFrame of ``columns``."""
+        ...
+
+    def read_arrow(
+        self, db: CoreDatabase, table: str, columns: Sequence[str], rows: RowFilter | None = None
+    ) -> pa.Table:
+        """:meth:`read_table` as an Arrow table (int64, float64, string); the number of values that were not valid
+        UTF-8 is in its schema metadata (:func:`idtrack_core.ensembl.mysqldump.non_utf8_values`)."""
         ...
 
     def fingerprint(self, db: CoreDatabase) -> str:
@@ -357,6 +368,11 @@ class DumpSource:
     def read_table(
         self, db: CoreDatabase, table: str, columns: Sequence[str], rows: RowFilter | None = None
     ) -> pd.DataFrame:
+        return table_to_frame(self.read_arrow(db, table, columns, rows))
+
+    def read_arrow(
+        self, db: CoreDatabase, table: str, columns: Sequence[str], rows: RowFilter | None = None
+    ) -> pa.Table:
         schema = self._schemas_of(db).get(table)
         path = self._table_file(db, table)
         if schema is None or path is None:
@@ -368,7 +384,7 @@ class DumpSource:
         display = self._display(path)
         log.debug("reading %s", display)
         return self._retry(
-            lambda: blocks_to_frame(_read_blocks(self.fs, path, display), schema, columns, display, rows),
+            lambda: blocks_to_table(_read_blocks(self.fs, path, display), schema, columns, display, rows),
             f"reading {display}",
         )
 
@@ -634,6 +650,15 @@ class MySQLSource:
             return frame
 
         return network.retrying(attempt, f"reading {self.url}/{db.location}.{table}", self.network)
+
+    def read_arrow(
+        self, db: CoreDatabase, table: str, columns: Sequence[str], rows: RowFilter | None = None
+    ) -> pa.Table:
+        frame = self.read_table(db, table, columns, rows)
+        schema = self.table_schema(db, table)
+        assert schema is not None  # read_table raised otherwise
+        out = frame_to_table(frame, schema, columns)
+        return out.replace_schema_metadata({NON_UTF8_KEY: str(frame.attrs["non_utf8_values"]).encode()})
 
 
 def _text(value: Any) -> str:
