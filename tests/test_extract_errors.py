@@ -13,6 +13,7 @@ from idtrack_core import cli
 from idtrack_core.ensembl import DumpSource, MySQLSource, extract_release, read_extract
 from idtrack_core.errors import (
     DumpFormatError,
+    ExtractValidationError,
     MissingTableError,
     SourceUnreachableError,
     UnknownReleaseError,
@@ -79,6 +80,21 @@ def test_failed_extract_keeps_the_previous_good_one(mirror, tmp_path):
     assert {f.name: f.read_bytes() for f in out.iterdir()} == before
     assert read_extract(str(out), verify=True).release == 114
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]  # no temp folders left
+
+
+def test_a_repeated_primary_key_is_refused_by_name(tmp_path):
+    """Two gene rows with one gene_id: which stable id a transcript has cannot be told, so nothing is guessed."""
+    folder = tmp_path / "testdb"
+    shutil.copytree(TESTDB / "synthetic_core", folder)
+    gene = folder / "gene.txt"
+    gene.chmod(0o644)
+    lines = gene.read_text().splitlines()
+    copy = lines[7].split("\t")
+    copy[-4] = "ENSG99999999999"  # the same gene_id (first field) under another stable id
+    gene.write_text("\n".join([*lines, "\t".join(copy)]) + "\n")
+    first = lines[7].split("\t")[0]
+    with pytest.raises(ExtractValidationError, match=rf"gene_id repeats in table gene \(1 values, e.g. \[{first}\]\)"):
+        extract_release(DumpSource(str(folder)), "homo_sapiens", None, 4)
 
 
 def test_unknown_release_lists_the_available_ones():

@@ -49,7 +49,7 @@ from idtrack_core.ensembl.databases import CoreDatabase, RowFilter
 from idtrack_core.ensembl.mysqldump import non_utf8_values, table_to_frame, to_int64
 from idtrack_core.ensembl.regions import SOURCE_COLUMNS, SeqRegions, classify_regions, locate
 from idtrack_core.ensembl.sources import EnsemblSource, find_database, previous_database
-from idtrack_core.errors import EmptyTableError, MissingTableError, SnapshotError
+from idtrack_core.errors import EmptyTableError, ExtractValidationError, MissingTableError, SnapshotError
 from idtrack_core.formats import EXTRACT_FORMAT_VERSION
 
 log = logging.getLogger(__name__)
@@ -148,10 +148,23 @@ def _set(table: pa.Table, column: str, values: pa.ChunkedArray | pa.Array) -> pa
     return table.set_column(table.column_names.index(column), column, values)
 
 
-def _lookup(keys: pa.ChunkedArray, table: pa.Table, key: str, value: str) -> pa.ChunkedArray:
+def _lookup(keys: pa.ChunkedArray, table: pa.Table, key: str, value: str, db: str) -> pa.ChunkedArray:
     """For each of ``keys``, ``value`` of the row of ``table`` whose ``key`` equals it (NULL if none; an absent
-    table's columns are NULL strings, hence the cast)."""
+    table's columns are NULL strings, hence the cast).
+
+    Raises
+    ------
+    ExtractValidationError
+        ``key`` (the table's primary key in database ``db``) repeats: which row is meant cannot be told.
+    """
     known = table.column(key).combine_chunks()
+    if len(pc.unique(known)) != len(known):
+        counts = pc.value_counts(known)
+        repeated = sorted(counts.field("values").filter(pc.greater(counts.field("counts"), 1)).to_pylist())
+        raise ExtractValidationError(
+            f"{db}: {key} repeats in table {key.removesuffix('_id')} ({len(repeated)} values, e.g. {repeated[:5]}): "
+            "the dump is corrupt or was concatenated"
+        )
     positions = pc.index_in(keys.cast(known.type), value_set=known)
     return table.column(value).take(positions)
 
@@ -234,10 +247,11 @@ def normalize_database(
     translations = _objects(r, "translation", ["transcript_id"])
     objects = {"gene": genes, "transcript": transcripts, "translation": translations}
     transcripts = transcripts.append_column(
-        "gene_stable_id", _lookup(transcripts.column("gene_id"), genes, "gene_id", "stable_id")
+        "gene_stable_id", _lookup(transcripts.column("gene_id"), genes, "gene_id", "stable_id", r.db.name)
     )
     translations = translations.append_column(
-        "transcript_stable_id", _lookup(translations.column("transcript_id"), transcripts, "transcript_id", "stable_id")
+        "transcript_stable_id",
+        _lookup(translations.column("transcript_id"), transcripts, "transcript_id", "stable_id", r.db.name),
     )
     by = ["stable_id", "version"]
     tables = {
@@ -300,7 +314,7 @@ def _xrefs(r: _Reader, objects: dict[str, pa.Table]) -> tuple[pa.Table, pa.Table
     parts = []
     for source_type, obj in _OBJECT_TYPES.items():
         sel = links.filter(pc.fill_null(pc.equal(links.column("ensembl_object_type"), source_type), False))
-        ids = _lookup(sel.column("ensembl_id"), objects[obj], f"{obj}_id", "stable_id")
+        ids = _lookup(sel.column("ensembl_id"), objects[obj], f"{obj}_id", "stable_id", r.db.name)
         kind = pa.repeat(pa.scalar(obj, pa.string()), sel.num_rows)
         parts.append(pa.table({"ensembl_id": ids, "object_type": kind, "xref_id": sel.column("xref_id")}))
     linked = pa.concat_tables(parts)
