@@ -72,41 +72,40 @@ class _Accumulator:
         """Add one extract as release position ``pos``."""
         t = ex.tables
         x, s = t["xrefs"], t["synonyms"]
-        tx = t["transcripts"].filter(pc.is_valid(t["transcripts"]["gene_stable_id"]))
-        tl = t["translations"].filter(pc.is_valid(t["translations"]["transcript_stable_id"]))
+        tx = _valid(t["transcripts"]["gene_stable_id"])
+        tl = _valid(t["translations"]["transcript_stable_id"])
         history = self._fresh_history(t["history"])
         old = history.filter(pc.is_valid(history["old_stable_id"]))
         new = history.filter(pc.is_valid(history["new_stable_id"]))
-        located = {table: t[table].filter(pc.is_valid(t[table]["seq_region"])) for table in ("genes", "transcripts")}
+        located = {table: _valid(t[table]["seq_region"]) for table in ("genes", "transcripts")}
         refs = {
             "genes": (t["genes"]["stable_id"], "gene"),
             "transcripts": (t["transcripts"]["stable_id"], "transcript"),
             "translations": (t["translations"]["stable_id"], "translation"),
-            "transcript_child": (tx["stable_id"], "transcript"),
-            "transcript_parent": (tx["gene_stable_id"], "gene"),
-            "translation_child": (tl["stable_id"], "translation"),
-            "translation_parent": (tl["transcript_stable_id"], "transcript"),
+            "transcript_parent": (t["transcripts"]["gene_stable_id"].filter(tx), "gene"),
+            "translation_parent": (t["translations"]["transcript_stable_id"].filter(tl), "transcript"),
             "xrefs": (x["ensembl_id"], x["object_type"]),
             "old": (old["old_stable_id"], old["type"]),
             "new": (new["new_stable_id"], new["type"]),
-            "located_genes": (located["genes"]["stable_id"], "gene"),
-            "located_transcripts": (located["transcripts"]["stable_id"], "transcript"),
         }
         obj = dict(zip(refs, self.ids.batch(list(refs.values())), strict=True))
+        obj["transcript_child"] = obj["transcripts"][tx]  # subsets of columns coded above: no second lookup
+        obj["translation_child"] = obj["translations"][tl]
         for table in ("genes", "transcripts", "translations"):
             version = t[table]["version"].fill_null(-1).to_numpy().astype(np.int64)
             self.versions.append(np.stack([obj[table], version, np.full(len(version), pos)]))
         for child in ("transcript", "translation"):
             codes = obj[f"{child}_child"]
             self.parents.append(np.stack([codes, obj[f"{child}_parent"], np.full(len(codes), pos)]))
-        x_db, s_db = self.dbs.batch([_db_pairs(x["db_name"], x), _db_pairs(s["db_name"], x)])
+        display = _display_names(x)
+        x_db, s_db = self.dbs.batch([_db_pairs(x["db_name"], display), _db_pairs(s["db_name"], display)])
         columns = [x["primary_accession"], x["display_label"], s["primary_accession"], s["display_label"], s["synonym"]]
         acc, label, s_acc, s_label, s_syn = self.names.batch(columns)
         self.xrefs.append(np.stack([obj["xrefs"], x_db, acc, label, np.full(len(acc), pos)]))
         self.synonyms.append(np.stack([s_db, s_acc, s_label, s_syn, np.full(len(s_db), pos)]))
         self._add_history(history, obj["old"], obj["new"])
         for table in ("genes", "transcripts"):
-            self._add_locations(located[table], obj[f"located_{table}"], pos, ex.assembly_name)
+            self._add_locations(t[table].filter(located[table]), obj[table][located[table]], pos, ex.assembly_name)
         self.sessions.append(ex.frames["sessions"])
         self._add_archive(ex)
 
@@ -422,12 +421,22 @@ class _EmptiedCheck:
         return bool(ids - self.sessions.get(since, set()))
 
 
-def _db_pairs(db_names: pa.ChunkedArray, xrefs: pa.Table) -> pa.Array:
-    """``db_name<TAB>db_display_name`` of each database name (the display name the extract's xrefs give it last;
-    the name itself when they do not name it)."""
-    last = xrefs.group_by("db_name", use_threads=False).aggregate([("db_display_name", "last")])
-    found = pc.index_in(db_names, value_set=last["db_name"])
-    display = pc.coalesce(last["db_display_name_last"].take(found), db_names)
+def _valid(column: pa.ChunkedArray) -> np.ndarray:
+    """Boolean mask of the non-null values of ``column``."""
+    return pc.is_valid(column).to_numpy(zero_copy_only=False)
+
+
+def _display_names(xrefs: pa.Table) -> pa.Table:
+    """Per database name of ``xrefs``, the display name its rows give it last (``db_name``,
+    ``db_display_name_last``)."""
+    return xrefs.group_by("db_name", use_threads=False).aggregate([("db_display_name", "last")])
+
+
+def _db_pairs(db_names: pa.ChunkedArray, display_names: pa.Table) -> pa.Array:
+    """``db_name<TAB>db_display_name`` of each database name (the display name of :func:`_display_names`; the
+    name itself when the xrefs do not name it)."""
+    found = pc.index_in(db_names, value_set=display_names["db_name"])
+    display = pc.coalesce(display_names["db_display_name_last"].take(found), db_names)
     return pc.binary_join_element_wise(db_names, display, "\t")
 
 

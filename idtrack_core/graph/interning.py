@@ -102,11 +102,14 @@ class ObjectInterner:
 
     @staticmethod
     def final_codes(codes: np.ndarray, remap: dict[int, np.ndarray]) -> np.ndarray:
-        """Final codes of provisional ``codes`` (-1 stays -1)."""
+        """Final codes of provisional ``codes`` (-1 stays -1), looked up in one table of every type's codes."""
         out = np.full(len(codes), -1, dtype=np.int64)
-        number = codes >> _TYPE_SHIFT
-        local = codes & ((1 << _TYPE_SHIFT) - 1)
-        for t, table in remap.items():
-            sel = (codes >= 0) & (number == t)
-            out[sel] = table[local[sel]]
+        if not remap:
+            return out
+        numbers = range(max(remap) + 1)
+        tables = [remap.get(t, np.zeros(0, dtype=np.int64)) for t in numbers]
+        starts = np.cumsum([0, *(len(table) for table in tables[:-1])])
+        known = codes >= 0
+        valid = codes[known]
+        out[known] = np.concatenate(tables)[starts[valid >> _TYPE_SHIFT] + (valid & ((1 << _TYPE_SHIFT) - 1))]
         return out
