@@ -46,3 +46,22 @@ def test_final_codes_map_each_type_and_keep_unknowns():
     remap = {0: np.array([5, 4]), 1: np.array([0, 2, 1])}
     codes = np.array([(1 << 40) | 2, -1, 1, (1 << 40) | 0, 0])
     assert ObjectInterner.final_codes(codes, remap).tolist() == [1, -1, 4, 0, 5]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_runs_agree_with_a_row_by_row_collapse(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 200))
+    high = [3, 2**20, 2**40, 2**62][seed % 4]  # one packed word, or several (the lexsort path)
+    keys = [rng.integers(-2, high, n) for _ in range(int(rng.integers(1, 4)))]
+    pos = rng.integers(0, 6, n)
+    expected: list[tuple[int, ...]] = []
+    for row in sorted(set(zip(*(k.tolist() for k in keys), pos.tolist(), strict=True))):
+        key, p = row[:-1], row[-1]
+        if expected and expected[-1][:-2] == key and expected[-1][-1] == p - 1:
+            expected[-1] = (*key, expected[-1][-2], p)
+        else:
+            expected.append((*key, p, p))
+    got_keys, first, last = runs(keys, pos)
+    got = list(zip(*(k.tolist() for k in got_keys), first.tolist(), last.tolist(), strict=True))
+    assert got == expected

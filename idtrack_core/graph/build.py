@@ -112,16 +112,26 @@ class _Accumulator:
     def _add_locations(self, located: pa.Table, obj: np.ndarray, pos: int, assembly: str) -> None:
         """Rows (object, region, start, end, strand, position) of located genes or transcripts; a region is
         ``assembly<TAB>seq_region<TAB>region_class``."""
-        where = pc.binary_join_element_wise(
-            pa.array([assembly] * located.num_rows, type=pa.string()),
-            plain_strings(located["seq_region"]),
-            plain_strings(located["region_class"]),
-            "\t",
-        )
-        region = self.regions.codes(where)
+        region = self._region_codes(located, assembly)
         start, end = (located[c].to_numpy().astype(np.int64) for c in ("seq_region_start", "seq_region_end"))
         strand = located["seq_region_strand"].fill_null(0).to_numpy().astype(np.int64)
         self.locations.append(np.stack([obj, region, start, end, strand, np.full(len(obj), pos)]))
+
+    def _region_codes(self, located: pa.Table, assembly: str) -> np.ndarray:
+        """The region code of each row: the few distinct (seq_region, region_class) pairs are joined into strings
+        and interned in order of first appearance, as the rows' strings would be."""
+        seq = plain_strings(located["seq_region"]).dictionary_encode()
+        cls = plain_strings(located["region_class"]).dictionary_encode()
+        pair = seq.indices.to_numpy().astype(np.int64) * len(cls.dictionary) + cls.indices.to_numpy()
+        _, first_row, inverse = np.unique(pair, return_index=True, return_inverse=True)
+        appearance = np.argsort(first_row)  # distinct pairs in order of first appearance
+        rows = pa.array(first_row[appearance])
+        where = pc.binary_join_element_wise(
+            assembly, seq.dictionary.take(seq.indices.take(rows)), cls.dictionary.take(cls.indices.take(rows)), "\t"
+        )
+        codes = np.empty(len(appearance), dtype=np.int64)
+        codes[appearance] = self.regions.codes(where)
+        return codes[inverse]
 
     def _add_archive(self, ex: _Extract) -> None:
         """Archives are cumulative like history: an extract holding every session replaces what its assembly had
@@ -463,7 +473,7 @@ def _finish(acc: _Accumulator, releases: list[int], positions_of: dict[str, list
     v_obj = remap(v[0])
     (obj, version), first, last = runs([v_obj, v[1]], v[2])
     versions = pd.DataFrame({"obj": obj.astype(np.int32), "version": _nullable(version), "first": first, "last": last})
-    changes = _version_changes_by_assembly(v_obj, v[1], v[2], releases, positions_of)
+    changes = _version_changes_by_assembly(v_obj, v[1], v[2], releases, positions_of, versions)
 
     p = stacked(acc.parents, 3)
     (child, parent), first, last = runs([remap(p[0]), remap(p[1])], p[2])
@@ -609,11 +619,20 @@ def _release_times(labels: pd.Series) -> np.ndarray:
 
 
 def _version_changes_by_assembly(
-    obj: np.ndarray, version: np.ndarray, pos: np.ndarray, releases: list[int], positions_of: dict[str, list[int]]
+    obj: np.ndarray,
+    version: np.ndarray,
+    pos: np.ndarray,
+    releases: list[int],
+    positions_of: dict[str, list[int]],
+    versions: pd.DataFrame,
 ) -> pd.DataFrame:
-    """Version changes between consecutive releases of each assembly (rows: object, version, position)."""
+    """Version changes between consecutive releases of each assembly (rows: object, version, position;
+    ``versions``: their runs over all positions, which are the runs of an assembly holding every position)."""
     parts = []
     for positions in positions_of.values():
+        if len(positions) == len(releases):
+            parts.append(_version_changes(versions, releases))
+            continue
         rank = np.full(len(releases), -1, dtype=np.int64)
         rank[positions] = np.arange(len(positions))
         sel = rank[pos] >= 0
