@@ -50,20 +50,44 @@ _HISTORY_COLUMNS = [
 
 
 @dataclass
+class _Rows:
+    """Integer columns of one table, added one extract at a time; the release position is kept once per extract."""
+
+    width: int
+    parts: list[list[np.ndarray]] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+
+    def add(self, columns: list[np.ndarray], pos: int) -> None:
+        """Add the rows (``columns``, of this table's width) of release position ``pos``."""
+        self.parts.append(columns)
+        self.positions.append(pos)
+
+    def take(self) -> tuple[list[np.ndarray], np.ndarray]:
+        """Every column (int64) and the position of each row, emptying this table."""
+        (parts, self.parts), (positions, self.positions) = (self.parts, []), (self.positions, [])
+        columns = [_int64(np.concatenate([p[i] for p in parts])) if parts else _int64([]) for i in range(self.width)]
+        return columns, np.repeat(_int64(positions), [len(p[0]) for p in parts])
+
+
+def _int64(values: np.ndarray | list[int]) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64)
+
+
+@dataclass
 class _Accumulator:
     """Integer rows of every extract added so far (strings interned; see :mod:`.interning`)."""
 
     ids: ObjectInterner = field(default_factory=ObjectInterner)
     names: Interner = field(default_factory=Interner)
     dbs: Interner = field(default_factory=Interner)
-    versions: list[np.ndarray] = field(default_factory=list)
-    parents: list[np.ndarray] = field(default_factory=list)
-    xrefs: list[np.ndarray] = field(default_factory=list)
-    synonyms: list[np.ndarray] = field(default_factory=list)
+    versions: _Rows = field(default_factory=lambda: _Rows(2))
+    parents: _Rows = field(default_factory=lambda: _Rows(2))
+    xrefs: _Rows = field(default_factory=lambda: _Rows(4))
+    synonyms: _Rows = field(default_factory=lambda: _Rows(4))
     history: list[pd.DataFrame] = field(default_factory=list)
     session_rows: dict[int, int] = field(default_factory=dict)
     regions: Interner = field(default_factory=Interner)
-    locations: list[np.ndarray] = field(default_factory=list)
+    locations: _Rows = field(default_factory=lambda: _Rows(5))
     sessions: list[pd.DataFrame] = field(default_factory=list)
     archives: dict[str, list[dict[str, pd.DataFrame]]] = field(default_factory=dict)
     no_archive: dict[str, pd.DataFrame] = field(default_factory=dict)  # empty archive tables (their columns)
@@ -93,16 +117,15 @@ class _Accumulator:
         obj["translation_child"] = obj["translations"][tl]
         for table in ("genes", "transcripts", "translations"):
             version = t[table]["version"].fill_null(-1).to_numpy().astype(np.int64)
-            self.versions.append(np.stack([obj[table], version, np.full(len(version), pos)]))
+            self.versions.add([obj[table], version], pos)
         for child in ("transcript", "translation"):
             codes = obj[f"{child}_child"]
-            self.parents.append(np.stack([codes, obj[f"{child}_parent"], np.full(len(codes), pos)]))
-        display = _display_names(x)
-        x_db, s_db = self.dbs.batch([_db_pairs(x["db_name"], display), _db_pairs(s["db_name"], display)])
+            self.parents.add([codes, obj[f"{child}_parent"]], pos)
+        x_db, s_db = self._db_codes(x, s)
         columns = [x["primary_accession"], x["display_label"], s["primary_accession"], s["display_label"], s["synonym"]]
         acc, label, s_acc, s_label, s_syn = self.names.batch(columns)
-        self.xrefs.append(np.stack([obj["xrefs"], x_db, acc, label, np.full(len(acc), pos)]))
-        self.synonyms.append(np.stack([s_db, s_acc, s_label, s_syn, np.full(len(s_db), pos)]))
+        self.xrefs.add([obj["xrefs"], x_db, acc, label], pos)
+        self.synonyms.add([s_db, s_acc, s_label, s_syn], pos)
         self._add_history(history, obj["old"], obj["new"])
         for table in ("genes", "transcripts"):
             self._add_locations(t[table].filter(located[table]), obj[table][located[table]], pos, ex.assembly_name)
@@ -115,7 +138,16 @@ class _Accumulator:
         region = self._region_codes(located, assembly)
         start, end = (located[c].to_numpy().astype(np.int64) for c in ("seq_region_start", "seq_region_end"))
         strand = located["seq_region_strand"].fill_null(0).to_numpy().astype(np.int64)
-        self.locations.append(np.stack([obj, region, start, end, strand, np.full(len(obj), pos)]))
+        self.locations.add([obj, region, start, end, strand], pos)
+
+    def _db_codes(self, xrefs: pa.Table, synonyms: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+        """The code of ``db_name<TAB>db_display_name`` of each xref and synonym row: the few distinct database
+        names (numbered in order of first appearance by ``dictionary_encode``) are joined and interned in that
+        order, as the rows' strings would be."""
+        names = pa.concat_arrays([plain_strings(xrefs["db_name"]), plain_strings(synonyms["db_name"])])
+        encoded = names.dictionary_encode()
+        codes = self.dbs.codes(_db_pairs(encoded.dictionary, _display_names(xrefs)))[encoded.indices.to_numpy()]
+        return codes[: xrefs.num_rows], codes[xrefs.num_rows :]
 
     def _region_codes(self, located: pa.Table, assembly: str) -> np.ndarray:
         """The region code of each row: the few distinct (seq_region, region_class) pairs are joined into strings
@@ -442,7 +474,7 @@ def _display_names(xrefs: pa.Table) -> pa.Table:
     return xrefs.group_by("db_name", use_threads=False).aggregate([("db_display_name", "last")])
 
 
-def _db_pairs(db_names: pa.ChunkedArray, display_names: pa.Table) -> pa.Array:
+def _db_pairs(db_names: pa.Array, display_names: pa.Table) -> pa.Array:
     """``db_name<TAB>db_display_name`` of each database name (the display name of :func:`_display_names`; the
     name itself when the xrefs do not name it)."""
     found = pc.index_in(db_names, value_set=display_names["db_name"])
@@ -466,23 +498,21 @@ def _finish(acc: _Accumulator, releases: list[int], positions_of: dict[str, list
     name_rank = acc.names.ranks()
     db_rank = np.unique(db_name.astype(str), return_inverse=True)[1] if len(db_name) else np.zeros(0, np.int64)
 
-    def stacked(parts: list[np.ndarray], width: int) -> np.ndarray:
-        return np.concatenate(parts, axis=1) if parts else np.zeros((width, 0), dtype=np.int64)
-
-    v = stacked(acc.versions, 3)
-    v_obj = remap(v[0])
-    (obj, version), first, last = runs([v_obj, v[1]], v[2])
+    (v_obj, v_version), v_pos = acc.versions.take()
+    v_obj = remap(v_obj)
+    (obj, version), first, last = runs([v_obj, v_version], v_pos)
     versions = pd.DataFrame({"obj": obj.astype(np.int32), "version": _nullable(version), "first": first, "last": last})
-    changes = _version_changes_by_assembly(v_obj, v[1], v[2], releases, positions_of, versions)
+    changes = _version_changes_by_assembly(v_obj, v_version, v_pos, releases, positions_of, versions)
+    del v_obj, v_version, v_pos
 
-    p = stacked(acc.parents, 3)
-    (child, parent), first, last = runs([remap(p[0]), remap(p[1])], p[2])
+    (p_child, p_parent), p_pos = acc.parents.take()
+    (child, parent), first, last = runs([remap(p_child), remap(p_parent)], p_pos)
     parents = pd.DataFrame(
         {"child": child.astype(np.int32), "parent": parent.astype(np.int32), "first": first, "last": last}
     )
 
-    x = stacked(acc.xrefs, 5)
-    (obj, db, a, lab), first, last = runs([remap(x[0]), x[1], x[2], x[3]], x[4])
+    (x_obj, *x_names), x_pos = acc.xrefs.take()
+    (obj, db, a, lab), first, last = runs([remap(x_obj), *x_names], x_pos)
     by_name = np.lexsort((first, name_rank[lab], name_rank[a], db_rank[db], obj))  # stable: ties keep run order
     obj, db, a, lab, first, last = (c[by_name] for c in (obj, db, a, lab, first, last))
     xrefs = pd.DataFrame(
@@ -497,8 +527,7 @@ def _finish(acc: _Accumulator, releases: list[int], positions_of: dict[str, list
         }
     ).astype({c: "string" for c in ("db_name", "db_display_name", "accession", "label")})
 
-    s = stacked(acc.synonyms, 5)
-    (db, a, lab, syn), first, last = runs([s[0], s[1], s[2], s[3]], s[4])
+    (db, a, lab, syn), first, last = runs(*acc.synonyms.take())
     by_name = np.lexsort((first, name_rank[syn], name_rank[lab], name_rank[a], db_rank[db]))
     db, a, lab, syn, first, last = (c[by_name] for c in (db, a, lab, syn, first, last))
     synonyms = pd.DataFrame(
@@ -519,15 +548,16 @@ def _finish(acc: _Accumulator, releases: list[int], positions_of: dict[str, list
         "events": events,
         "xrefs": xrefs,
         "synonyms": synonyms,
-        "locations": _locations(acc, remap, stacked(acc.locations, 6)),
+        "locations": _locations(acc, remap),
         **_session_and_archive_tables(acc),
     }
 
 
-def _locations(acc: _Accumulator, remap: Callable[[np.ndarray], np.ndarray], rows: np.ndarray) -> pd.DataFrame:
+def _locations(acc: _Accumulator, remap: Callable[[np.ndarray], np.ndarray]) -> pd.DataFrame:
     """Runs of (object, assembly, seq_region, start, end, strand, region class); a run never spans two
     assemblies."""
-    (obj, region, start, end, strand), first, last = runs([remap(rows[0]), *rows[1:5]], rows[5])
+    (obj, *where), pos = acc.locations.take()
+    (obj, region, start, end, strand), first, last = runs([remap(obj), *where], pos)
     parts = [s.split("\t", 2) for s in acc.regions.values.to_pylist()]
     assemblies = np.array([p[0] for p in parts], dtype=object)
     names = np.array([p[1] for p in parts], dtype=object)
