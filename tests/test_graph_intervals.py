@@ -65,3 +65,13 @@ def test_runs_agree_with_a_row_by_row_collapse(seed):
     got_keys, first, last = runs(keys, pos)
     got = list(zip(*(k.tolist() for k in got_keys), first.tolist(), last.tolist(), strict=True))
     assert got == expected
+
+
+def test_runs_of_a_key_spanning_all_int64():
+    big, small = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+    (key,), first, last = runs([np.array([big, small, big, big])], np.array([1, 0, 0, 3]))
+    assert list(zip(key.tolist(), first.tolist(), last.tolist(), strict=True)) == [
+        (small, 0, 0),
+        (big, 0, 1),
+        (big, 3, 3),
+    ]

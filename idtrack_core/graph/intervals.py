@@ -18,12 +18,15 @@ _Layout = list[tuple[int, int]] | None  # (low, width) of each column packed in 
 def runs(keys: list[np.ndarray], pos: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Collapse rows (integer ``keys``…, release position) into runs of consecutive positions.
 
+    The rows are sorted and deduplicated as packed words (see the module docstring); only the keys of the runs
+    are unpacked.
+
     Parameters
     ----------
     keys
         Integer key columns of the rows (equal lengths).
     pos
-        The release position of each row.
+        The release position of each row (small non-negative integers).
 
     Returns
     -------
@@ -35,39 +38,32 @@ def runs(keys: list[np.ndarray], pos: np.ndarray) -> tuple[list[np.ndarray], np.
         empty = np.zeros(0, dtype=np.int16)
         return [k[:0] for k in keys], empty, empty
     words, layouts = _packed_words([*keys, pos])
-    if len(words) == 1 and layouts[0] is not None:
-        return _runs_of_word(words[0], layouts[0])
-    order = np.lexsort(tuple(reversed(words)))
-    keys = [k[order] for k in keys]
-    pos = pos[order].astype(np.int64)
+    *key_layouts, last_layout = layouts
+    if last_layout is None:
+        raise ValueError(f"release positions span more than a word: {pos.min()}..{pos.max()}")
+    if len(words) == 1:
+        words = [np.sort(words[0])]
+    else:
+        order = np.lexsort(tuple(reversed(words)))
+        words = [w[order] for w in words]
+    distinct = np.ones(len(pos), dtype=bool)
+    distinct[1:] = False
+    for w in words:
+        distinct[1:] |= w[1:] != w[:-1]
+    words = [w[distinct] for w in words]
+    pos_low, pos_width = last_layout[-1]
+    last_key, pos = np.divmod(words[-1], pos_width)
+    key_words = [*words[:-1], last_key]
     same_key = np.ones(len(pos) - 1, dtype=bool)
-    for k in keys:
-        same_key &= k[1:] == k[:-1]
-    keep = np.ones(len(pos), dtype=bool)
-    keep[1:] = ~(same_key & (pos[1:] == pos[:-1]))
-    if not keep.all():
-        keys, pos = [k[keep] for k in keys], pos[keep]
-        same_key = np.ones(len(pos) - 1, dtype=bool)
-        for k in keys:
-            same_key &= k[1:] == k[:-1]
+    for w in key_words:
+        same_key &= w[1:] == w[:-1]
     starts, ends = _run_bounds(same_key, pos)
-    return [k[starts] for k in keys], pos[starts].astype(np.int16), pos[ends].astype(np.int16)
-
-
-def _runs_of_word(word: np.ndarray, layout: list[tuple[int, int]]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """:func:`runs` of rows packed in one word (the position is its last column): sorted and deduplicated as
-    integers, the keys unpacked for the runs only."""
-    word = np.sort(word)
-    if len(word) > 1:
-        word = word[np.append(True, word[1:] != word[:-1])]
-    pos_low, pos_width = layout[-1]
-    key, pos = np.divmod(word, pos_width)
-    starts, ends = _run_bounds(key[1:] == key[:-1], pos)
-    return (
-        _unpacked(key[starts], layout[:-1]),
-        (pos[starts] + pos_low).astype(np.int16),
-        (pos[ends] + pos_low).astype(np.int16),
-    )
+    run_keys = [
+        column
+        for w, layout in zip(key_words, [*key_layouts, last_layout[:-1]], strict=True)
+        for column in _unpacked(w[starts], layout)
+    ]
+    return run_keys, (pos[starts] + pos_low).astype(np.int16), (pos[ends] + pos_low).astype(np.int16)
 
 
 def _run_bounds(same_key: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -129,8 +125,10 @@ def _packed_words(columns: list[np.ndarray]) -> tuple[list[np.ndarray], list[_La
     return words, layouts
 
 
-def _unpacked(word: np.ndarray, layout: list[tuple[int, int]]) -> list[np.ndarray]:
-    """The columns packed in ``word`` (int64)."""
+def _unpacked(word: np.ndarray, layout: _Layout) -> list[np.ndarray]:
+    """The columns packed in ``word`` (int64; a word without layout is its column)."""
+    if layout is None:
+        return [word]
     columns = []
     for low, width in reversed(layout):
         word, value = np.divmod(word, width)
