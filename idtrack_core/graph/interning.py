@@ -31,8 +31,12 @@ class Interner:
 
     def codes(self, values: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """The code of each value (new values numbered after the known ones, in order of appearance)."""
+        return self._codes([plain_strings(values)])
+
+    def _codes(self, arrays: list[pa.Array]) -> np.ndarray:
+        """:meth:`codes` of the values of ``arrays`` one after the other (concatenated once, with the known)."""
         known = len(self.values)
-        encoded = pa.concat_arrays([self.values, plain_strings(values)]).dictionary_encode()
+        encoded = pa.concat_arrays([self.values, *arrays]).dictionary_encode()
         self.values = encoded.dictionary  # the known values first (they are distinct), then the new ones
         return encoded.indices.to_numpy()[known:].astype(np.int64)
 
@@ -45,7 +49,7 @@ class Interner:
     def batch(self, parts: list[pa.Array | pa.ChunkedArray]) -> list[np.ndarray]:
         """:meth:`codes` of several arrays, looked up as one batch (in the order given)."""
         parts = [plain_strings(p) for p in parts]
-        codes = self.codes(pa.concat_arrays(parts)) if parts else np.zeros(0, dtype=np.int64)
+        codes = self._codes(parts) if parts else np.zeros(0, dtype=np.int64)
         return np.split(codes, np.cumsum([len(p) for p in parts])[:-1])
 
 
