@@ -84,7 +84,9 @@ def in_background(fn: Callable[..., R], *args: object) -> Background:
     A CPU counts as free when :func:`idle_cpu` says so: on a busy machine the two processes would only take turns,
     and the fork would cost more than it saves."""
     if worker_count(2) == 1 or "fork" not in multiprocessing.get_all_start_methods() or not idle_cpu():
+        log.debug("%s runs in this process (no free CPU or no fork)", getattr(fn, "__qualname__", fn))
         return Background(None, fn(*args))
+    log.debug("%s runs in a forked child", getattr(fn, "__qualname__", fn))
     key = max(_FORKED_CALLS, default=-1) + 1
     _FORKED_CALLS[key] = (fn, args)
     pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
