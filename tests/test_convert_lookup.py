@@ -178,7 +178,17 @@ def test_index_on_disk_is_two_arrow_files_opened_without_reading_them(human_hgnc
 
 
 def test_csv_of_the_arrow_answer_is_pandas_csv(human_hgnc_index, mixed_queries):
-    queries = [*mixed_queries[:3000], "with,comma", 'with"quote', "with\nnewline", "with\rreturn"]
+    queries = [
+        *mixed_queries[:3000],
+        "with,comma",
+        'with"quote',
+        "with\nnewline",
+        "with\rreturn",
+        "naïve,µ",
+        "",
+        "ß",
+        '"lead',
+    ]
     frame = human_hgnc_index.lookup(queries)
     expected = frame.to_csv(index=False).encode()
     assert csv_bytes(human_hgnc_index.lookup_arrow(queries)) == expected

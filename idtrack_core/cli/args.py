@@ -217,13 +217,23 @@ def _concatenated(strings: Any) -> bytes:
 
 
 def _rows_to_quote(lines: Any, separators: int) -> Any:
-    """Rows holding a character that needs quoting (a comma beyond the field separators, a quote, a line break)."""
+    """Rows holding a character that needs quoting (a comma beyond the field separators, a quote, a line break),
+    found in one pass over the joined lines' bytes (every such character is ASCII, so no byte of a longer UTF-8
+    character is mistaken for one)."""
     import numpy as np
-    import pyarrow.compute as pc
 
-    quoting = "[" + "".join(f"\\x{ord(ch):02x}" for ch in _csv_special()[1:]) + "]"  # one pass for all of them
-    special = pc.or_(pc.not_equal(pc.count_substring(lines, ","), separators), pc.match_substring_regex(lines, quoting))
-    return np.flatnonzero(special.to_numpy(zero_copy_only=False))
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset : lines.offset + len(lines) + 1]
+    text = np.frombuffer(lines.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    starts = offsets[:-1] - offsets[0]
+
+    def rows_of(positions: np.ndarray) -> np.ndarray:
+        return np.searchsorted(starts, positions, side="right") - 1
+
+    commas = np.bincount(rows_of(np.flatnonzero(text == ord(","))), minlength=len(lines))
+    special = np.isin(text, np.frombuffer("".join(_csv_special()[1:]).encode(), dtype=np.uint8))
+    quote = commas != separators
+    quote[rows_of(np.flatnonzero(special))] = True
+    return np.flatnonzero(quote)
 
 
 def _csv_field(column: Any) -> Any:
