@@ -242,6 +242,30 @@ def paired(first: Callable[[], float], second: Callable[[], float], pairs: int) 
     return a, b
 
 
+def checkout(revision: str, repo: Path, dest: Path) -> Path:
+    """The files of git ``revision`` of ``repo``, written to the new folder ``dest`` (a baseline to run side by
+    side with the working tree)."""
+    dest.mkdir()
+    archive = subprocess.run(["git", "archive", revision], cwd=repo, check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest
+
+
+def print_paired_summary(
+    runs: Mapping[str, Sequence[Mapping[str, Any]]], keys: Sequence[tuple[str, str]], baseline: str
+) -> None:
+    """For each ``(key, unit)``: min / median of sides A (``baseline``) and B (the working tree) and B ÷ A."""
+    print(f"\nA = {baseline}, B = working tree; min / median")
+    width = max(len(unit) for _, unit in keys)
+    for key, unit in keys:
+        a, b = ([float(r[key]) for r in runs[side]] for side in ("A", "B"))
+        med_a, med_b = statistics.median(a), statistics.median(b)
+        print(
+            f"  {unit:{width}}: A {min(a):.2f} / {med_a:.2f}, B {min(b):.2f} / {med_b:.2f}; "
+            f"B ÷ A {min(b) / min(a):.2f} / {med_b / med_a:.2f}"
+        )
+
+
 def min_median(times: Sequence[float]) -> str:
     """``min / median`` of times, seconds."""
     return f"{min(times):.3f} / {statistics.median(times):.3f}"

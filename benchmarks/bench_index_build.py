@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._util import load_average, machine_summary, run_measured
+from benchmarks._util import checkout, load_average, machine_summary, print_paired_summary, run_measured
 
 REPO = Path(__file__).resolve().parent.parent
 WORKER = """
@@ -79,17 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         "--fork",
         choices=("auto", "always", "never"),
         default="auto",
-        help="whether the build's background steps fork a second process: as the load average allows (auto), "
+        help="whether the build's background steps fork a second process: when a CPU is free now (auto), "
         "always (the path of an idle 2-CPU machine, measurable on a busy one) or never (one process)",
     )
     args = p.parse_args(argv)
     print(f"bench_index_build: {machine_summary()}")
     with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
-        base = Path(tmp) / "baseline"
-        base.mkdir()
-        archive = subprocess.run(["git", "archive", args.baseline], cwd=REPO, check=True, capture_output=True)
-        subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
-        sides = {"A": base, "B": REPO}
+        sides = {"A": checkout(args.baseline, REPO, Path(tmp) / "baseline"), "B": REPO}
         runs: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
         for i in range(args.pairs):
             for side, code in sides.items():
@@ -100,14 +94,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"peak {r['peak_mib']:.0f} MiB, load before {r['load']}",
                     flush=True,
                 )
-        print(f"\nA = {args.baseline}, B = working tree; min / median")
-        for key, unit in (("seconds", "s in-call"), ("cpu", "s CPU"), ("peak_mib", "MiB peak")):
-            a, b = ([r[key] for r in runs[s]] for s in ("A", "B"))
-            med_a, med_b = statistics.median(a), statistics.median(b)
-            print(
-                f"  {unit:10}: A {min(a):.2f} / {med_a:.2f}, B {min(b):.2f} / {med_b:.2f}; "
-                f"B ÷ A {min(b) / min(a):.2f} / {med_b / med_a:.2f}"
-            )
+        print_paired_summary(
+            runs, (("seconds", "s in-call"), ("cpu", "s CPU"), ("peak_mib", "MiB peak")), args.baseline
+        )
         same = same_files(Path(tmp) / "out-A", Path(tmp) / "out-B")
         print(f"index files of A and B identical byte for byte: {same}")
     print(f"load average at the end: {load_average()}")

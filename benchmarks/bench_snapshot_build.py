@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._util import load_average, machine_summary, run_measured
+from benchmarks._util import checkout, load_average, machine_summary, print_paired_summary, run_measured
 
 REPO = Path(__file__).resolve().parent.parent
 WORKER = """
@@ -85,11 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     urls = extract_urls(args.extracts, args.first)
     print(f"bench_snapshot_build: {len(urls)} extracts from {args.extracts}; {machine_summary()}")
     with tempfile.TemporaryDirectory(prefix="bench-snapshot-") as tmp:
-        base = Path(tmp) / "baseline"
-        base.mkdir()
-        archive = subprocess.run(["git", "archive", args.baseline], cwd=REPO, check=True, capture_output=True)
-        subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
-        sides = {"A": base, "B": REPO}
+        sides = {"A": checkout(args.baseline, REPO, Path(tmp) / "baseline"), "B": REPO}
         runs: dict[str, list[dict[str, float | str]]] = {"A": [], "B": []}
         for i in range(args.pairs):
             for side, code in sides.items():
@@ -100,14 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"peak {r['peak_mib']:.0f} MiB, load before {r['load']}",
                     flush=True,
                 )
-        print(f"\nA = {args.baseline}, B = working tree; min / median")
-        for key, unit in KEYS:
-            a, b = ([float(r[key]) for r in runs[s]] for s in ("A", "B"))
-            med_a, med_b = statistics.median(a), statistics.median(b)
-            print(
-                f"  {unit:12}: A {min(a):.2f} / {med_a:.2f}, B {min(b):.2f} / {med_b:.2f}; "
-                f"B ÷ A {min(b) / min(a):.2f} / {med_b / med_a:.2f}"
-            )
+        print_paired_summary(runs, KEYS, args.baseline)
         outs = [Path(tmp) / f"out-{side}-{i}" for i in range(args.pairs) for side in sides]
         same = all(same_files(outs[0], o) for o in outs[1:])
         print(f"snapshot files of every A and B run identical byte for byte: {same}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -59,14 +60,21 @@ def test_truncated_gzip_names_the_file(mirror, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_wrong_column_count_names_file_and_line(tmp_path):
+def testdb_with_gene_rows(tmp_path: Path, edit: Callable[[list[str]], list[str]]) -> Path:
+    """A copy of the synthetic test database whose ``gene.txt`` lines are ``edit(lines)``."""
     folder = tmp_path / "testdb"
     shutil.copytree(TESTDB / "synthetic_core", folder)
     gene = folder / "gene.txt"
     gene.chmod(0o644)
-    lines = gene.read_text().splitlines()
-    lines.insert(5, "\t".join(lines[5].split("\t")[:-2]))
-    gene.write_text("\n".join(lines) + "\n")
+    gene.write_text("\n".join(edit(gene.read_text().splitlines())) + "\n")
+    return folder
+
+
+def test_wrong_column_count_names_file_and_line(tmp_path):
+    def cut_line_6(lines: list[str]) -> list[str]:
+        return [*lines[:5], "\t".join(lines[5].split("\t")[:-2]), *lines[5:]]
+
+    folder = testdb_with_gene_rows(tmp_path, cut_line_6)
     with pytest.raises(DumpFormatError, match=r"gene\.txt:6: table 'gene' expects 16 fields, found 14"):
         extract_release(DumpSource(str(folder)), "homo_sapiens", None, 4)
 
@@ -84,15 +92,16 @@ def test_failed_extract_keeps_the_previous_good_one(mirror, tmp_path):
 
 def test_a_repeated_primary_key_is_refused_by_name(tmp_path):
     """Two gene rows with one gene_id: which stable id a transcript has cannot be told, so nothing is guessed."""
-    folder = tmp_path / "testdb"
-    shutil.copytree(TESTDB / "synthetic_core", folder)
-    gene = folder / "gene.txt"
-    gene.chmod(0o644)
-    lines = gene.read_text().splitlines()
-    copy = lines[7].split("\t")
-    copy[-4] = "ENSG99999999999"  # the same gene_id (first field) under another stable id
-    gene.write_text("\n".join([*lines, "\t".join(copy)]) + "\n")
-    first = lines[7].split("\t")[0]
+    repeated = []
+
+    def repeat_line_8(lines: list[str]) -> list[str]:
+        copy = lines[7].split("\t")
+        copy[-4] = "ENSG99999999999"  # the same gene_id (first field) under another stable id
+        repeated.append(copy[0])
+        return [*lines, "\t".join(copy)]
+
+    folder = testdb_with_gene_rows(tmp_path, repeat_line_8)
+    first = repeated[0]
     with pytest.raises(ExtractValidationError, match=rf"gene_id repeats in table gene \(1 values, e.g. \[{first}\]\)"):
         extract_release(DumpSource(str(folder)), "homo_sapiens", None, 4)
 
