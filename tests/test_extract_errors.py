@@ -60,7 +60,7 @@ def test_truncated_gzip_names_the_file(mirror, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def testdb_with_gene_rows(tmp_path: Path, edit: Callable[[list[str]], list[str]]) -> Path:
+def copied_testdb_with_gene_rows(tmp_path: Path, edit: Callable[[list[str]], list[str]]) -> Path:
     """A copy of the synthetic test database whose ``gene.txt`` lines are ``edit(lines)``."""
     folder = tmp_path / "testdb"
     shutil.copytree(TESTDB / "synthetic_core", folder)
@@ -74,7 +74,7 @@ def test_wrong_column_count_names_file_and_line(tmp_path):
     def cut_line_6(lines: list[str]) -> list[str]:
         return [*lines[:5], "\t".join(lines[5].split("\t")[:-2]), *lines[5:]]
 
-    folder = testdb_with_gene_rows(tmp_path, cut_line_6)
+    folder = copied_testdb_with_gene_rows(tmp_path, cut_line_6)
     with pytest.raises(DumpFormatError, match=r"gene\.txt:6: table 'gene' expects 16 fields, found 14"):
         extract_release(DumpSource(str(folder)), "homo_sapiens", None, 4)
 
@@ -100,7 +100,7 @@ def test_a_repeated_primary_key_is_refused_by_name(tmp_path):
         repeated.append(copy[0])
         return [*lines, "\t".join(copy)]
 
-    folder = testdb_with_gene_rows(tmp_path, repeat_line_8)
+    folder = copied_testdb_with_gene_rows(tmp_path, repeat_line_8)
     first = repeated[0]
     with pytest.raises(ExtractValidationError, match=rf"gene_id repeats in table gene \(1 values, e.g. \[{first}\]\)"):
         extract_release(DumpSource(str(folder)), "homo_sapiens", None, 4)
